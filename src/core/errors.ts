@@ -1,0 +1,146 @@
+/**
+ * The one error catalogue of Relais. Every error a user, a peer or an operator can see has a
+ * stable code here: `RELAIS_ERR_<AREA>_<REASON>`. Tests assert codes, never message text.
+ *
+ * `status` is the sensiNact statusCode (HTTP-like) the edges use; `retryable` tells background
+ * loops whether trying again can help; `fix` is what docs/errors.md tells the user to do.
+ * docs/errors.md is generated from this table (`npm run docs:errors`) and a test keeps the two in step.
+ *
+ * Each area keeps its codes in its own section; add new codes at the end of your area's section.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly message: string;
+  readonly fix: string;
+}
+
+const spec = (status: number, message: string, fix: string, retryable = false): ErrorSpec => ({
+  status,
+  retryable,
+  message,
+  fix,
+});
+
+export const ERRORS = {
+  // ---- CONFIG: boot configuration and command line ----
+  RELAIS_ERR_CONFIG_INVALID: spec(
+    400,
+    "The configuration is invalid",
+    "Read the listed problems; fix the environment variables, config file or flags they name.",
+  ),
+  RELAIS_ERR_CONFIG_UNKNOWN_KEY: spec(
+    400,
+    "Unknown configuration key",
+    "Run `relais config get` to list the known keys.",
+  ),
+  RELAIS_ERR_CLI_USAGE: spec(
+    400,
+    "The command line is not valid",
+    "Run the command with --help to see its arguments.",
+  ),
+  RELAIS_ERR_INTERNAL_BUG: spec(
+    500,
+    "Internal error",
+    "A bug: report it with the log line that carries this code.",
+  ),
+  // ---- DB: storage, migrations ----
+  RELAIS_ERR_DB_URL_INVALID: spec(
+    400,
+    "RELAIS_DATABASE_URL is not a valid postgres:// URL",
+    "Use postgres://user:password@host:port/database, or unset it to use the embedded database.",
+  ),
+  RELAIS_ERR_DB_UNAVAILABLE: spec(
+    503,
+    "The database cannot be reached",
+    "Check that PostgreSQL is running and RELAIS_DATABASE_URL points to it; Relais retries on its own.",
+    true,
+  ),
+  RELAIS_ERR_DB_QUERY: spec(
+    500,
+    "A database statement failed",
+    "See the SQLSTATE in the details; a bug unless the schema was changed by hand.",
+  ),
+  RELAIS_ERR_DB_MIGRATION: spec(
+    500,
+    "A migration failed",
+    "The database was left as before the failing migration; read the cause and run `relais migrate` again.",
+  ),
+  RELAIS_ERR_DB_CONFLICT: spec(
+    409,
+    "The record already exists",
+    "Use a different unique key (JID, federated id, name) or update the existing record.",
+  ),
+  RELAIS_ERR_DB_NOT_FOUND: spec(404, "No such record", "List the records to find the right id."),
+  RELAIS_ERR_DB_REFERENCE: spec(
+    400,
+    "The record refers to a missing record",
+    "Create the user, app or user app it names first.",
+  ),
+  // ---- SECRET: credential encryption ----
+  RELAIS_ERR_SECRET_KEY_MISSING: spec(
+    400,
+    "RELAIS_SECRET_KEY is required with a server database",
+    "Set RELAIS_SECRET_KEY to 32 random bytes in base64: `openssl rand -base64 32`.",
+  ),
+  RELAIS_ERR_SECRET_KEY_INVALID: spec(
+    400,
+    "RELAIS_SECRET_KEY is not 32 bytes of base64",
+    "Generate one with `openssl rand -base64 32`.",
+  ),
+  RELAIS_ERR_SECRET_KEY_WRONG: spec(
+    400,
+    "Stored credentials cannot be decrypted with this key",
+    "Start with the key the credentials were written with, or re-encrypt them with `relais secrets rotate`.",
+  ),
+  // ---- MODEL: providers, services, resources, values ----
+  // ---- ACCESS: access methods, subscriptions, tasks ----
+  // ---- SECURITY: users, tokens, policy ----
+  // ---- SENML: RFC 8428 codec ----
+  // ---- XMPP: transport ----
+  // ---- FED: federation, consumers, inbox/outbox, jobs ----
+  // ---- HTTP: northbound API ----
+  // ---- CONNECTOR: local systems ----
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERRORS, code);
+}
+
+/** The one error type of Relais: a stable code, a message, details for the user, and a cause. */
+export class RelaisError extends Error {
+  override readonly name = "RelaisError";
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message ?? ERRORS[code].message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  get retryable(): boolean {
+    return ERRORS[this.code].retryable;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return Object.keys(this.details).length > 0
+      ? { code: this.code, message: this.message, details: { ...this.details } }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function isRelaisError(e: unknown): e is RelaisError {
+  return e instanceof RelaisError;
+}

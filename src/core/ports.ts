@@ -1,0 +1,130 @@
+/**
+ * The interfaces adapters implement. Core code depends on these, never on a technology.
+ * Times are milliseconds since the Unix epoch unless a name says otherwise.
+ */
+import type { ErrorCode } from "./errors.js";
+
+/** Injected time: core never calls Date.now(). */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A pino-compatible subset, so core and federation can log without importing pino. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
+/** Anything with an idempotent lifecycle. */
+export interface Lifecycle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence of the gateway model (current values survive a restart)
+// ---------------------------------------------------------------------------------------------
+
+export type ResourceKind = "SENSOR" | "STATE_VARIABLE" | "PROPERTY" | "ACTION";
+
+/** One resource's persisted state: its place in the model, its type, last value and metadata. */
+export interface StoredResource {
+  provider: string;
+  service: string;
+  resource: string;
+  kind: ResourceKind;
+  valueType: string;
+  /** JSON-serialisable value, or null when never set. */
+  value: unknown;
+  /** Timestamp of the value (ms), or null when never set. */
+  timestamp: number | null;
+  /** Metadata name → { value, timestamp }. */
+  metadata: Record<string, { value: unknown; timestamp: number }>;
+}
+
+export interface ValueStore {
+  /** Every stored resource, in any order. */
+  loadAll(): Promise<StoredResource[]>;
+  /** Insert or replace by (provider, service, resource). One transaction for the whole batch. */
+  saveBatch(resources: readonly StoredResource[]): Promise<void>;
+  /** Forget resources; a missing service/resource removes the whole provider/service. */
+  remove(provider: string, service?: string, resource?: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Federation transport (XMPP in production, in-process for the demo and fast tests)
+// ---------------------------------------------------------------------------------------------
+
+/** One federation message: one SenML pack (CONTRACTS.md §4). */
+export interface FederationStanza {
+  /** Stable message id, reused on every resend; also sent as XEP-0359 origin-id. */
+  id: string;
+  /** Bare JID of the sender (filled in by the transport on receipt). */
+  from: string;
+  /** Bare JID of the recipient. */
+  to: string;
+  /** The SenML JSON pack. */
+  body: string;
+  /** `relais/@user`: the federated user on whose behalf the data is sent. */
+  user?: string;
+  /** `relais/@consumer`: the sender's consumer id. */
+  consumer?: string;
+}
+
+export type OutgoingStanza = Omit<FederationStanza, "from">;
+
+/**
+ * What the receiving side decided. The transport answers "accepted" with the XEP-0184 receipt,
+ * "rejected" with an error stanza; when the handler throws, it answers nothing (the sender resends).
+ */
+export type InboundVerdict =
+  | { kind: "accepted" }
+  | { kind: "rejected"; code: ErrorCode; message: string; condition?: StanzaErrorCondition };
+
+export type StanzaErrorCondition =
+  | "bad-request"
+  | "forbidden"
+  | "not-authorized"
+  | "not-acceptable"
+  | "policy-violation"
+  | "item-not-found"
+  | "internal-server-error"
+  | "service-unavailable";
+
+export type TransportState = "offline" | "connecting" | "online";
+
+export interface TransportEvents {
+  /** A message arrived. The receipt/error is sent after the promise settles. */
+  message: (stanza: FederationStanza) => Promise<InboundVerdict>;
+  /** The peer confirmed (XEP-0184) a message we sent. */
+  receipt: (id: string, from: string) => void;
+  /** The peer (or the server) answered a message we sent with an error. */
+  bounce: (id: string, from: string, condition: string, text: string) => void;
+  state: (state: TransportState) => void;
+}
+
+export interface Transport extends Lifecycle {
+  /** Our own bare JID. */
+  readonly jid: string;
+  readonly state: TransportState;
+  /**
+   * Hand one stanza to the network. Resolves once written to the stream (not delivered);
+   * rejects with a retryable RelaisError when offline. Delivery is confirmed by a `receipt` event.
+   */
+  send(stanza: OutgoingStanza): Promise<void>;
+  /** Register the single handler of an event kind (replaces the previous one). */
+  on<K extends keyof TransportEvents>(event: K, handler: TransportEvents[K]): void;
+}

@@ -1,0 +1,17 @@
+/**
+ * vitest global setup: the real services integration tests need, started once per run.
+ * Each service module exports setup(project) and teardown(); nothing skips silently.
+ */
+import type { TestProject } from "vitest/node";
+
+type Service = { setup(project: TestProject): Promise<void>; teardown(): Promise<void> };
+
+const services: Service[] = [];
+
+export async function setup(project: TestProject): Promise<void> {
+  for (const s of services) await s.setup(project);
+}
+
+export async function teardown(): Promise<void> {
+  for (const s of [...services].reverse()) await s.teardown();
+}
