@@ -128,3 +128,44 @@ export interface Transport extends Lifecycle {
   /** Register the single handler of an event kind (replaces the previous one). */
   on<K extends keyof TransportEvents>(event: K, handler: TransportEvents[K]): void;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Persistence of the security model (local accounts, API tokens, the policy tree)
+// ---------------------------------------------------------------------------------------------
+
+/** sensiNact access levels, weakest first. */
+export type AccessLevel = "ANONYMOUS" | "AUTHENTICATED" | "ADMIN" | "OWNER";
+
+/** A local account of this gateway (a principal of the core security model). */
+export interface Account {
+  name: string;
+  level: AccessLevel;
+  /** scrypt hash in the form produced by core/security (never the password). */
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+export interface ApiToken {
+  /** SHA-256 of the token, hex; the token itself is shown once and never stored. */
+  tokenHash: string;
+  account: string;
+  label: string;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export interface SecurityStore {
+  listAccounts(): Promise<Account[]>;
+  getAccount(name: string): Promise<Account | null>;
+  /** Insert or replace by name. */
+  putAccount(account: Account): Promise<void>;
+  /** Also removes the account's tokens. */
+  deleteAccount(name: string): Promise<boolean>;
+  findToken(tokenHash: string): Promise<ApiToken | null>;
+  listTokens(account?: string): Promise<ApiToken[]>;
+  putToken(token: ApiToken): Promise<void>;
+  deleteToken(tokenHash: string): Promise<boolean>;
+  /** The whole policy tree as one JSON document (its shape belongs to core/security); null if never saved. */
+  loadPolicy(): Promise<unknown>;
+  savePolicy(policy: unknown): Promise<void>;
+}
