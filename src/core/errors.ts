@@ -100,6 +100,64 @@ export const ERRORS = {
   // ---- XMPP: transport ----
   // ---- FED: federation, consumers, inbox/outbox, jobs ----
   // ---- HTTP: northbound API ----
+  RELAIS_ERR_HTTP_BAD_REQUEST: spec(
+    400,
+    "The request is malformed",
+    "Send valid JSON matching the documented schema (see /docs); the details name the offending part.",
+  ),
+  RELAIS_ERR_HTTP_NOT_FOUND: spec(404, "No such route", "Check the path and method against /docs."),
+  RELAIS_ERR_HTTP_BODY_TOO_LARGE: spec(
+    413,
+    "The request body exceeds the 1 MiB limit",
+    "Send smaller requests; split large SenML packs into several.",
+  ),
+  RELAIS_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: spec(
+    415,
+    "Unsupported Content-Type",
+    "Send application/json (or the media type the route documents in /docs).",
+  ),
+  RELAIS_ERR_HTTP_UNAUTHENTICATED: spec(
+    401,
+    "Authentication required or credentials rejected",
+    "Send Authorization: Bearer <token> or Basic user:password with valid credentials.",
+  ),
+  RELAIS_ERR_HTTP_FORBIDDEN: spec(
+    403,
+    "The caller lacks the access level this route needs",
+    "Use an account with the ADMIN level for /api/v1 routes.",
+  ),
+  RELAIS_ERR_HTTP_RATE_LIMITED: spec(
+    429,
+    "Too many failed logins from this client",
+    "Wait for the number of seconds in the Retry-After header, then retry with correct credentials.",
+    true,
+  ),
+  RELAIS_ERR_HTTP_SUBSCRIPTION_LIMIT: spec(
+    429,
+    "Too many subscriptions on this connection",
+    "Unsubscribe from resources you no longer need, or open another connection.",
+  ),
+  RELAIS_ERR_HTTP_CALLBACK_REFUSED: spec(
+    400,
+    "The callback URL is not allowed",
+    "Use an http(s) URL whose host resolves to public addresses, or ask the operator to allow-list it.",
+  ),
+  RELAIS_ERR_HTTP_CALLBACK_FAILED: spec(
+    502,
+    "A subscription callback could not be delivered",
+    "Check that the callback URL answers 2xx; Relais retries with backoff before giving up.",
+    true,
+  ),
+  RELAIS_ERR_HTTP_UNKNOWN_JOB: spec(
+    404,
+    "No such job",
+    "Use one of push-outbox, fetch-outbox, fetch-inbox (or a job the gateway registered).",
+  ),
+  RELAIS_ERR_HTTP_UNAVAILABLE: spec(
+    503,
+    "This feature is not available on this gateway",
+    "The gateway was started without the component this route needs; see /health/ready.",
+  ),
   // ---- CONNECTOR: local systems ----
 } as const satisfies Record<string, ErrorSpec>;
 
