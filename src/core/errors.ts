@@ -159,6 +159,60 @@ export const ERRORS = {
     "The gateway was started without the component this route needs; see /health/ready.",
   ),
   // ---- CONNECTOR: local systems ----
+  RELAIS_ERR_CONNECTOR_CONFIG_INVALID: spec(
+    400,
+    "The connector configuration is invalid",
+    "Read the listed problems (each names a path in the connector's JSON document) and fix the `config` entry; see docs/connectors.md.",
+  ),
+  RELAIS_ERR_CONNECTOR_URL_FORBIDDEN: spec(
+    400,
+    "The connector URL is outside the allow-list or resolves to a forbidden address",
+    "Add the host to the connector's allowHosts; link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10) are always refused.",
+  ),
+  RELAIS_ERR_CONNECTOR_TIMEOUT: spec(
+    504,
+    "The local system did not answer in time",
+    "Check that the local system is up and reachable; raise timeoutMs if it is just slow. The connector retries with backoff.",
+    true,
+  ),
+  RELAIS_ERR_CONNECTOR_UNREACHABLE: spec(
+    503,
+    "The local system cannot be reached",
+    "Check the URL or broker address and that the local system is running; the connector retries with backoff.",
+    true,
+  ),
+  RELAIS_ERR_CONNECTOR_UPSTREAM_STATUS: spec(
+    502,
+    "The local system answered with an error status",
+    "Read the status in the details; check the credentials (401/403) and the URL (404) of the connector.",
+    true,
+  ),
+  RELAIS_ERR_CONNECTOR_PAYLOAD_INVALID: spec(
+    502,
+    "The local system sent a payload that cannot be read",
+    "The payload is not JSON/SenML or not of the expected shape; check the connector's format and the local system's output.",
+  ),
+  RELAIS_ERR_CONNECTOR_MAPPING_FAILED: spec(
+    422,
+    "A connector mapping could not produce a value",
+    "Check the JSON pointer or JSONata expression named in the details against a sample payload.",
+  ),
+  RELAIS_ERR_CONNECTOR_NO_COMMAND: spec(
+    404,
+    "No connector command is configured for this resource and method",
+    "Add a SET or ACT entry for the resource to the connector's commands.",
+  ),
+  RELAIS_ERR_CONNECTOR_NOT_RUNNING: spec(
+    503,
+    "The connector is not running",
+    "Check /health/ready and the connector's last error; it restarts on its own or when its configuration is fixed.",
+    true,
+  ),
+  RELAIS_ERR_CONNECTOR_CREDENTIALS_MISSING: spec(
+    400,
+    "The connector's credentials cannot be found",
+    "Set the UserApp credentials the connector's auth names (`relais userapp set`), or fix the reference.",
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
