@@ -9,8 +9,9 @@ export function buildProgram(): Command {
   const program = new Command("relais")
     .description("Relais: federated IoT data gateway (sensiNact-style core, SenML over XMPP)")
     .version("0.1.0")
-    .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // runCli prints the one error line (code first); commander stays quiet about errors
+    .configureOutput({ outputError: () => undefined });
   // command groups register here (one import and one call each)
   return program;
 }
@@ -24,7 +25,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0;
-      process.stderr.write(`RELAIS_ERR_CLI_USAGE: ${e.message.replace(/^error: /, "")}\n`);
+      process.stderr.write(`RELAIS_ERR_CLI_USAGE: ${e.message.replace(/^error: /, "")} (see --help)\n`);
       return 2;
     }
     if (isRelaisError(e)) {
