@@ -94,11 +94,181 @@ export const ERRORS = {
     "Start with the key the credentials were written with, or re-encrypt them with `relais secrets rotate`.",
   ),
   // ---- MODEL: providers, services, resources, values ----
+  RELAIS_ERR_MODEL_NOT_FOUND: spec(
+    404,
+    "No such provider, service or resource",
+    "Describe the parent (GET /sensinact/providers/…) to list what exists and what you may see.",
+  ),
+  RELAIS_ERR_MODEL_INVALID_NAME: spec(
+    400,
+    "Invalid provider, service or resource name",
+    "Use 1 to 64 characters from A-Z a-z 0-9 - : . _ starting with a letter or digit; no '/' inside a name.",
+  ),
+  RELAIS_ERR_MODEL_INVALID_PATH: spec(
+    400,
+    "Invalid resource path",
+    "Write paths as /provider/service/resource (or a prefix of it).",
+  ),
+  RELAIS_ERR_MODEL_CONFLICT: spec(
+    409,
+    "The resource already exists with another kind, value type or owner",
+    "Keep the declared kind and value type, or remove the resource first.",
+  ),
   // ---- ACCESS: access methods, subscriptions, tasks ----
+  RELAIS_ERR_ACCESS_TYPE_MISMATCH: spec(
+    400,
+    "The value does not match the resource's value type",
+    "Send a value of the type in details.expected (see the resource description).",
+  ),
+  RELAIS_ERR_ACCESS_NOT_ALLOWED: spec(
+    405,
+    "This access method does not apply to this kind of resource",
+    "SET applies to PROPERTY resources only, ACT to ACTION resources; sensors and state variables change only from their connector.",
+  ),
+  RELAIS_ERR_ACCESS_BAD_PARAMETERS: spec(
+    400,
+    "Missing, unknown or mistyped action parameters",
+    "Send exactly the parameters listed in the action's description, with their types.",
+  ),
+  RELAIS_ERR_ACCESS_BAD_CONDITION: spec(
+    400,
+    "Invalid subscription condition",
+    "Use operators = != < <= > >= changed; every operator but changed needs an operand (a number for < <= > >=).",
+  ),
+  RELAIS_ERR_ACCESS_SUBSCRIPTION_LIMIT: spec(
+    429,
+    "Too many subscriptions",
+    "Unsubscribe what you no longer need, or raise the per-caller / global subscription limit.",
+  ),
+  RELAIS_ERR_ACCESS_SUBSCRIPTION_NOT_FOUND: spec(
+    404,
+    "No such subscription",
+    "Use the subscriptionId returned by SUBSCRIBE, as the caller who subscribed.",
+  ),
+  RELAIS_ERR_ACCESS_UNAVAILABLE: spec(
+    503,
+    "The connector that owns this resource is not running",
+    "Check the connector's status and logs; retry once it is started.",
+    true,
+  ),
+  RELAIS_ERR_ACCESS_ACTION_FAILED: spec(
+    502,
+    "The connector failed to carry out the request",
+    "Read the cause in the details and the connector's logs.",
+  ),
   // ---- SECURITY: users, tokens, policy ----
+  RELAIS_ERR_SECURITY_UNAUTHENTICATED: spec(
+    401,
+    "Authentication required",
+    "Send Authorization: Bearer <token> or Basic user:password.",
+  ),
+  RELAIS_ERR_SECURITY_BAD_CREDENTIALS: spec(
+    401,
+    "Unknown user, wrong password, or unknown or expired token",
+    "Check the credentials; create a new token with `relais token create` if yours expired.",
+  ),
+  RELAIS_ERR_SECURITY_FORBIDDEN: spec(
+    403,
+    "The policy does not allow this caller to use this access method here",
+    "Ask an administrator for a rule granting the method on this path (policy tree).",
+  ),
+  RELAIS_ERR_SECURITY_BAD_POLICY: spec(
+    400,
+    "The policy document is invalid",
+    "Fix the node named in details.path; methods are DESCRIBE GET SET ACT SUBSCRIBE UNSUBSCRIBE CREATE, levels ANONYMOUS AUTHENTICATED ADMIN OWNER NONE.",
+  ),
+  RELAIS_ERR_SECURITY_ACCOUNT_EXISTS: spec(
+    409,
+    "An account with this name already exists",
+    "Choose another name or update the existing account.",
+  ),
+  RELAIS_ERR_SECURITY_ACCOUNT_NOT_FOUND: spec(
+    404,
+    "No such account",
+    "List the accounts to find the right name.",
+  ),
+  RELAIS_ERR_SECURITY_WEAK_PASSWORD: spec(
+    400,
+    "The password is too short",
+    "Use a password of at least 8 characters.",
+  ),
   // ---- SENML: RFC 8428 codec ----
   // ---- XMPP: transport ----
   // ---- FED: federation, consumers, inbox/outbox, jobs ----
+  RELAIS_ERR_FED_UNKNOWN_SENDER: spec(
+    403,
+    "The message comes from a JID that is not a registered App",
+    "Register the sender with `relais app add JID` if it is a partner; otherwise nothing to do (the message was refused and audited).",
+  ),
+  RELAIS_ERR_FED_UNKNOWN_USER: spec(
+    403,
+    "The message names no federated user this gateway knows, and its App has no default user",
+    "Register the user and its UserApp (`relais user add`, `relais userapp set`) or give the App a default user.",
+  ),
+  RELAIS_ERR_FED_FORBIDDEN_RECORD: spec(
+    403,
+    "A record writes data outside what the target user may SET on this gateway",
+    "Grant the user's local account SET on that branch, or send only data the user may write.",
+  ),
+  RELAIS_ERR_FED_BAD_PACK: spec(
+    400,
+    "The message body is not a valid SenML pack for this gateway",
+    "Send one SenML JSON pack (RFC 8428) whose full names are provider/service/resource.",
+  ),
+  RELAIS_ERR_FED_PEER_REJECTED: spec(
+    422,
+    "The receiving gateway refused the message permanently",
+    "Read last_error on the dead-lettered Outbox row, fix the cause (rights, registration, mapping), then `relais outbox retry ID`.",
+  ),
+  RELAIS_ERR_FED_PEER_UNAVAILABLE: spec(
+    503,
+    "The receiving gateway or the XMPP server could not take the message now",
+    "Nothing to do: the Outbox resends with backoff. Check that the peer gateway is running if it lasts.",
+    true,
+  ),
+  RELAIS_ERR_FED_UNCONFIRMED: spec(
+    504,
+    "No delivery receipt arrived in time",
+    "Nothing to do: the Outbox resends with the same message id. Check the peer and the XMPP server if it lasts.",
+    true,
+  ),
+  RELAIS_ERR_FED_OVERSIZE: spec(
+    413,
+    "A SenML record does not fit in one stanza under the configured limit",
+    "Raise the stanza limit (config federation.stanzaLimit and the XMPP server's max_stanza_size) or send smaller values.",
+  ),
+  RELAIS_ERR_FED_APPLY_FAILED: spec(
+    503,
+    "The message could not be applied to the local system now; it waits in the Inbox",
+    "Nothing to do: Fetch Inbox applies it later. If it lasts, check the database and the log line with the cause.",
+    true,
+  ),
+  RELAIS_ERR_FED_UNKNOWN_JOB: spec(
+    400,
+    "No such federation job",
+    "Use one of push-outbox, fetch-outbox, fetch-inbox.",
+  ),
+  RELAIS_ERR_FED_JOB_BUSY: spec(
+    409,
+    "The job is already running (here or on another instance)",
+    "Wait for the running job to finish, then run it again.",
+    true,
+  ),
+  RELAIS_ERR_FED_CONSUMER_INVALID: spec(
+    400,
+    "The consumer's source selector or id mapping is not valid",
+    "Use a selector like `meter-*/power/*` (three segments, `*` wildcards) and a mapping naming provider (and optionally service/resource).",
+  ),
+  RELAIS_ERR_FED_SCHEDULE_INVALID: spec(
+    400,
+    "A job schedule is not a valid cron pattern",
+    "Use a 5- or 6-field cron pattern (seconds first when 6), e.g. `*/10 * * * * *`.",
+  ),
+  RELAIS_ERR_FED_ROW_STATE: spec(
+    409,
+    "The Outbox/Inbox row is not in a state that allows this operation",
+    "List the row to see its status: only dead or pending rows can be retried, and rows being sent cannot be dropped.",
+  ),
   // ---- HTTP: northbound API ----
   RELAIS_ERR_HTTP_BAD_REQUEST: spec(
     400,
