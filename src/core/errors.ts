@@ -194,6 +194,43 @@ export const ERRORS = {
   ),
   // ---- SENML: RFC 8428 codec ----
   // ---- XMPP: transport ----
+  RELAIS_ERR_XMPP_OFFLINE: spec(
+    503,
+    "Not connected to the XMPP server; the stanza was not sent",
+    "Nothing to do: the transport reconnects with backoff and the Outbox resends. Check RELAIS_XMPP_SERVICE and that the server runs if it lasts.",
+    true,
+  ),
+  RELAIS_ERR_XMPP_CONNECT_FAILED: spec(
+    503,
+    "The XMPP server cannot be reached or dropped the connection",
+    "Nothing to do: the transport reconnects with backoff. Check the server address, port and firewall if it lasts.",
+    true,
+  ),
+  RELAIS_ERR_XMPP_AUTH_FAILED: spec(
+    401,
+    "The XMPP server refused the gateway's credentials",
+    "Check RELAIS_XMPP_JID and RELAIS_XMPP_PASSWORD and that the account exists on the server.",
+  ),
+  RELAIS_ERR_XMPP_INSECURE: spec(
+    400,
+    "Refusing to authenticate without TLS to an XMPP server outside loopback",
+    "Enable STARTTLS or direct TLS (xmpps://) on the server, or allow plaintext explicitly (allowInsecure) on a trusted network only.",
+  ),
+  RELAIS_ERR_XMPP_BAD_JID: spec(
+    400,
+    "Not a valid JID",
+    "Use a bare JID like gateway@example.org (local part, @, domain).",
+  ),
+  RELAIS_ERR_XMPP_BAD_STANZA: spec(
+    400,
+    "The message is not a federation message: no body, or a malformed element",
+    "Send one <body> with the SenML pack (CONTRACTS §4); other XMPP messages are refused.",
+  ),
+  RELAIS_ERR_XMPP_STANZA_TOO_LARGE: spec(
+    413,
+    "The incoming message body is larger than this gateway accepts",
+    "Split packs under the limit on the sending side (federation.stanzaLimit), or raise the receiver's limit.",
+  ),
   // ---- FED: federation, consumers, inbox/outbox, jobs ----
   RELAIS_ERR_FED_UNKNOWN_SENDER: spec(
     403,
