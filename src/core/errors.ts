@@ -77,6 +77,11 @@ export const ERRORS = {
     "The record refers to a missing record",
     "Create the user, app or user app it names first.",
   ),
+  RELAIS_ERR_DB_IN_USE: spec(
+    409,
+    "The record is still referred to by other records",
+    "Remove the consumers or user apps that use it first (list them with `relais consumer list`).",
+  ),
   // ---- SECRET: credential encryption ----
   RELAIS_ERR_SECRET_KEY_MISSING: spec(
     400,
@@ -92,6 +97,11 @@ export const ERRORS = {
     400,
     "Stored credentials cannot be decrypted with this key",
     "Start with the key the credentials were written with, or re-encrypt them with `relais secrets rotate`.",
+  ),
+  RELAIS_ERR_SECRET_KEY_FILE: spec(
+    500,
+    "The key file in the data directory cannot be read or written",
+    "Check the owner and mode (0600) of RELAIS_DATA_DIR/secret.key, or set RELAIS_SECRET_KEY.",
   ),
   // ---- MODEL: providers, services, resources, values ----
   RELAIS_ERR_MODEL_NOT_FOUND: spec(
