@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isRelaisError } from "../core/errors.js";
+import { registerSenmlCommands } from "./senml.js";
 
 export function buildProgram(): Command {
   const program = new Command("relais")
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     // runCli prints the one error line (code first); commander stays quiet about errors
     .configureOutput({ outputError: () => undefined });
   // command groups register here (one import and one call each)
+  registerSenmlCommands(program);
   return program;
 }
 

@@ -203,6 +203,86 @@ export const ERRORS = {
     "Use a password of at least 8 characters.",
   ),
   // ---- SENML: RFC 8428 codec ----
+  RELAIS_ERR_SENML_SYNTAX: spec(
+    400,
+    "The SenML input is not well-formed JSON, CBOR or XML",
+    "Check the representation (--in json|cbor|xml) and the bytes near the reported position.",
+  ),
+  RELAIS_ERR_SENML_NOT_A_PACK: spec(
+    400,
+    "The SenML input is not a pack: an array of one or more records (objects/maps/senml elements)",
+    "Send a non-empty array of records, e.g. [{\"n\":\"p/s/r\",\"v\":1}] (RFC 8428 §4, §5).",
+  ),
+  RELAIS_ERR_SENML_FIELD_TYPE: spec(
+    400,
+    "A SenML field has the wrong type or is not a finite number",
+    "Use the types of RFC 8428 §5 Table 4: strings for bn/bu/n/u/vs, finite numbers for bt/bv/bs/v/s/t/ut, a boolean for vb, a positive integer for bver.",
+  ),
+  RELAIS_ERR_SENML_NAME: spec(
+    400,
+    "The resolved SenML name is empty or uses characters outside RFC 8428 §4.5.1",
+    "Use only A-Z a-z 0-9 - : . / _ in bn + n, starting with a letter or digit.",
+  ),
+  RELAIS_ERR_SENML_NO_VALUE: spec(
+    400,
+    "A SenML record has neither a value nor a sum",
+    "Give each record one of v, vs, vb, vd, or a sum s (RFC 8428 §4.2, §4.6).",
+  ),
+  RELAIS_ERR_SENML_MULTIPLE_VALUES: spec(
+    400,
+    "A SenML record has more than one value field",
+    "Keep exactly one of v, vs, vb, vd per record (RFC 8428 §4.2).",
+  ),
+  RELAIS_ERR_SENML_MUST_UNDERSTAND: spec(
+    400,
+    "A SenML record uses a must-understand field (label ending in _) that Relais does not understand",
+    "Remove the field or send it to a receiver that implements that extension (RFC 8428 §4.4).",
+  ),
+  RELAIS_ERR_SENML_VERSION: spec(
+    400,
+    "The SenML version (bver) is not supported or differs between records of one pack",
+    "Use bver 10 (or omit it), the same in every record of the pack (RFC 8428 §4.4).",
+  ),
+  RELAIS_ERR_SENML_BASE64: spec(
+    400,
+    "A SenML data value (vd) is not unpadded base64url",
+    "Encode vd with the URL-safe alphabet of RFC 4648 §5 and no '=' padding (RFC 8428 §5).",
+  ),
+  RELAIS_ERR_SENML_XML_FORBIDDEN: spec(
+    400,
+    "The SenML XML uses a forbidden construct (DOCTYPE, entity, processing instruction, CDATA or a foreign namespace)",
+    "Send plain <sensml xmlns=\"urn:ietf:params:xml:ns:senml\"> with <senml/> children and attributes only (RFC 8428 §7).",
+  ),
+  RELAIS_ERR_SENML_XML_UNREPRESENTABLE: spec(
+    400,
+    "A SenML string contains a character XML 1.0 cannot carry",
+    "Use JSON or CBOR for this pack, or remove control characters from the string.",
+  ),
+  RELAIS_ERR_SENML_TOO_LARGE: spec(
+    400,
+    "The SenML input is larger than the configured limit",
+    "Split the pack into smaller packs, or raise the limit where it is configured.",
+  ),
+  RELAIS_ERR_SENML_RECORD_TOO_LARGE: spec(
+    400,
+    "A single SenML record does not fit under the pack size limit",
+    "Shorten the value (large strings or binary data) or raise the pack size limit.",
+  ),
+  RELAIS_ERR_SENML_FULL_NAME: spec(
+    400,
+    "The SenML name is not provider/service/resource",
+    "Name each record with three non-empty segments: bn + n = provider/service/resource.",
+  ),
+  RELAIS_ERR_SENML_VALUE_TYPE: spec(
+    400,
+    "The value does not match its type or the type has no SenML value field",
+    "Use boolean, string, a number type, binary/bytes (Uint8Array) or object/json for the value type.",
+  ),
+  RELAIS_ERR_SENML_TIME: spec(
+    400,
+    "The timestamp cannot be written as an absolute SenML time",
+    "Use a finite timestamp after 1978-07-04 (2^28 s, RFC 8428 §4.5.3); earlier values read as relative times.",
+  ),
   // ---- XMPP: transport ----
   RELAIS_ERR_XMPP_OFFLINE: spec(
     503,

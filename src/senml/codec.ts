@@ -1,0 +1,55 @@
+/** Format-independent entry points: detect the representation, parse, encode. */
+import { parseCbor, encodeCbor } from "./cbor.js";
+import { senmlError } from "./errors.js";
+import { encodeJson, parseJson, type ParseOptions } from "./json.js";
+import type { ResolvedRecord, SenmlFormat, SenmlPack, SenmlRecord } from "./types.js";
+import { encodeXml, parseXml } from "./xml.js";
+
+/**
+ * Guess the representation from the first significant byte: '[' JSON, '<' XML, a CBOR array
+ * header (major type 4, 0x80–0x9f) CBOR. Undefined when none fits.
+ */
+export function detectFormat(input: Uint8Array): SenmlFormat | undefined {
+  let i = 0;
+  if (input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf) i = 3; // UTF-8 BOM
+  for (; i < input.length; i++) {
+    const c = input[i]!;
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    if (c === 0x5b) return "json";
+    if (c === 0x3c) return "xml";
+    break;
+  }
+  const first = input[0];
+  if (first !== undefined && first >= 0x80 && first <= 0x9f) return "cbor";
+  return undefined;
+}
+
+/** Parse a pack in the given representation, or the detected one. */
+export function parsePack(input: Uint8Array, format?: SenmlFormat, options?: ParseOptions): SenmlPack {
+  const f = format ?? detectFormat(input);
+  switch (f) {
+    case "json":
+      return parseJson(input, options);
+    case "cbor":
+      return parseCbor(input, options);
+    case "xml":
+      return parseXml(input, options);
+    case undefined:
+      throw senmlError(
+        "RELAIS_ERR_SENML_SYNTAX",
+        "The input is neither SenML JSON ('['), XML ('<') nor a CBOR array",
+      );
+  }
+}
+
+/** Encode in the given representation: JSON/XML as UTF-8 bytes, CBOR as is. */
+export function encodePack(pack: readonly (SenmlRecord | ResolvedRecord)[], format: SenmlFormat): Uint8Array {
+  switch (format) {
+    case "json":
+      return new TextEncoder().encode(encodeJson(pack));
+    case "cbor":
+      return encodeCbor(pack);
+    case "xml":
+      return new TextEncoder().encode(encodeXml(pack));
+  }
+}
