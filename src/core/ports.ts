@@ -3,6 +3,7 @@
  * Times are milliseconds since the Unix epoch unless a name says otherwise.
  */
 import type { ErrorCode } from "./errors.js";
+import type { ProviderDeclaration, ResourceUpdate } from "./model/types.js";
 
 /** Injected time: core never calls Date.now(). */
 export interface Clock {
@@ -168,4 +169,103 @@ export interface SecurityStore {
   /** The whole policy tree as one JSON document (its shape belongs to core/security); null if never saved. */
   loadPolicy(): Promise<unknown>;
   savePolicy(policy: unknown): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers (injected so that simulators and write-behind flushing are testable with manual ticks)
+// ---------------------------------------------------------------------------------------------
+
+export interface Scheduler {
+  /** Runs `task` every `intervalMs` until the returned cancel function is called. */
+  every(intervalMs: number, task: () => void): () => void;
+}
+
+/** The production scheduler (real timers, unref'd so they never keep the process alive). */
+export const timerScheduler: Scheduler = {
+  every(intervalMs, task) {
+    const handle = setInterval(task, intervalMs);
+    handle.unref();
+    return () => {
+      clearInterval(handle);
+    };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cryptography (core must not import node:crypto; see src/adapters/crypto/node-crypto.ts)
+// ---------------------------------------------------------------------------------------------
+
+export interface PasswordHasher {
+  /** A self-describing hash string (algorithm, parameters, salt, digest). */
+  hashPassword(password: string): Promise<string>;
+  /** Constant-time comparison against a hash produced by hashPassword. */
+  verifyPassword(password: string, hash: string): Promise<boolean>;
+}
+
+export interface Crypto extends PasswordHasher {
+  /** A new random API token (URL-safe, ≥ 256 bits). */
+  randomToken(): string;
+  /** SHA-256 of a string, lowercase hex (how tokens are stored). */
+  sha256Hex(text: string): string;
+  /** A random identifier (subscriptions, tasks). */
+  randomId(): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connectors (local systems: one Connector per system; the Gateway starts and stops them)
+// ---------------------------------------------------------------------------------------------
+
+/** What the Gateway hands to a connector in attach(): the connector's way into the model. */
+export interface ConnectorContext {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Creates or re-declares a provider with its services and resources, owned by this connector. */
+  declare(provider: ProviderDeclaration): void;
+  /**
+   * Pushes value updates (one or a batch) for resources this connector declared. Updates older than
+   * the stored value are ignored. Throws RelaisError (MODEL_NOT_FOUND, ACCESS_TYPE_MISMATCH) and
+   * applies nothing of the batch when one update is invalid.
+   */
+  push(updates: ResourceUpdate | readonly ResourceUpdate[]): void;
+  /** Removes a provider, a service or a resource this connector owns. */
+  remove(provider: string, service?: string, resource?: string): void;
+}
+
+/** A SET routed to the connector that owns the PROPERTY. */
+export interface ConnectorSetRequest {
+  uri: string;
+  provider: string;
+  service: string;
+  resource: string;
+  value: unknown;
+}
+
+/** An ACT routed to the connector that owns the ACTION. */
+export interface ConnectorActRequest {
+  uri: string;
+  provider: string;
+  service: string;
+  resource: string;
+  /** Validated against the action's declared parameters. */
+  parameters: Record<string, unknown>;
+  /**
+   * Pushes updates caused by this action; the STATE_VARIABLE ones appear in the ACT response's
+   * `triggered` list (as SET_RESPONSE envelopes).
+   */
+  push(updates: ResourceUpdate | readonly ResourceUpdate[]): void;
+}
+
+export interface Connector extends Lifecycle {
+  /** Unique among the gateway's connectors (e.g. "simulator"). */
+  readonly id: string;
+  /** Called once by Gateway.registerConnector, before start(). */
+  attach(context: ConnectorContext): void;
+  /**
+   * Carries out a SET on a PROPERTY it owns. When it resolves, the gateway stores the value with
+   * the current time (unless the connector already pushed a newer one). Reject with a RelaisError
+   * to refuse. Absent: the gateway stores the value itself.
+   */
+  set?(request: ConnectorSetRequest): Promise<void>;
+  /** Runs an ACTION it owns; the resolved value is the task result. Reject to abort the task. */
+  act?(request: ConnectorActRequest): Promise<unknown>;
 }
