@@ -3,10 +3,11 @@
  * Each service module exports setup(project) and teardown(); nothing skips silently.
  */
 import type { TestProject } from "vitest/node";
+import { ejabberdService } from "./ejabberd.js";
 
 type Service = { setup(project: TestProject): Promise<void>; teardown(): Promise<void> };
 
-const services: Service[] = [];
+const services: Service[] = [ejabberdService];
 
 export async function setup(project: TestProject): Promise<void> {
   for (const s of services) await s.setup(project);
