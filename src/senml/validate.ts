@@ -69,7 +69,7 @@ function dataValue(value: unknown, i: number, form: DataValueForm): Uint8Array {
       throw senmlError("RELAIS_ERR_SENML_FIELD_TYPE", "vd must be a CBOR byte string", i, "vd");
     }
     // Copy: the decoder may hand out a view on the input buffer.
-    return Uint8Array.prototype.slice.call(value);
+    return new Uint8Array(value);
   }
   if (typeof value !== "string") {
     throw senmlError("RELAIS_ERR_SENML_FIELD_TYPE", "vd must be a base64url string", i, "vd");

@@ -252,7 +252,8 @@ export function parseXml(input: string | Uint8Array, options?: ParseOptions): Se
     reader.fail("RELAIS_ERR_SENML_SYNTAX", "A character not allowed in XML 1.0");
   }
   if (text.charCodeAt(0) === 0xfeff) reader.pos = 1;
-  if (text.startsWith("<?xml", reader.pos)) {
+  // Only the XML declaration itself; any other PI (even <?xml-stylesheet …?>) is refused below.
+  if (/^<\?xml[ \t\r\n]/.test(text.slice(reader.pos, reader.pos + 6))) {
     const decl = XML_DECL.exec(text.slice(reader.pos, reader.pos + 200));
     if (decl === null)
       return reader.fail("RELAIS_ERR_SENML_SYNTAX", "Malformed XML declaration (only UTF-8 is allowed)");
