@@ -7,7 +7,7 @@ export default tseslint.config(
     ignores: [
       "dist/**",
       "node_modules/**",
-      "web/vendor/**",
+      "web/**",
       "coverage/**",
       ".relais/**",
       "bin/**",
