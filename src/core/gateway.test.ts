@@ -268,11 +268,11 @@ describe("Gateway ACT", () => {
       },
     });
   });
-  it("refuses ACT on a non-action and for anonymous callers", async () => {
+  it("refuses ACT on a non-action; hides actions from callers who may not ACT (404)", async () => {
     const { gw } = await setup();
     expect(await gw.act(ADMIN, "/thermo-1/climate/setpoint", {})).toMatchObject({ statusCode: 405 });
     expect(await gw.act(ANONYMOUS, "/thermo-1/climate/setTemperature", { target: 1 })).toMatchObject({
-      statusCode: 401,
+      statusCode: 404,
     });
   });
 });
@@ -346,7 +346,9 @@ describe("Gateway SUBSCRIBE / UNSUBSCRIBE", () => {
       clock.advance(1);
       conn.ctx.push({ provider: "thermo-1", service: "climate", resource: "temperature", value: v });
     }
-    results.forEach((got, i) => { expect(got, JSON.stringify(cases[i]![0])).toEqual(cases[i]![1]); });
+    results.forEach((got, i) => {
+      expect(got, JSON.stringify(cases[i]![0])).toEqual(cases[i]![1]);
+    });
   });
   it("rejects bad conditions", async () => {
     const { gw } = await setup();
@@ -420,7 +422,14 @@ describe("Gateway DESCRIBE", () => {
     });
     expect(gw.describeServices(ANONYMOUS, "thermo-1")).toMatchObject({ type: "SERVICES_LIST" });
     expect(gw.describeService(ANONYMOUS, "thermo-1", "climate")).toMatchObject({
+      response: { resources: ["temperature", "setpoint", "mode"] },
+    });
+    // An action anonymous callers may not ACT is not shown to them at all ("sees only what they may use").
+    expect(gw.describeService(ADMIN, "thermo-1", "climate")).toMatchObject({
       response: { resources: ["temperature", "setpoint", "mode", "setTemperature"] },
+    });
+    expect(gw.describeResource(ANONYMOUS, "thermo-1", "climate", "setTemperature")).toMatchObject({
+      statusCode: 404,
     });
     expect(gw.describeResource(ANONYMOUS, "thermo-1", "climate", "setpoint")).toMatchObject({
       response: { type: "PROPERTY", valueType: "float", accessMethods: ["GET", "SUBSCRIBE", "UNSUBSCRIBE"] },

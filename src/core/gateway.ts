@@ -426,11 +426,23 @@ export class Gateway {
       : new RelaisError("RELAIS_ERR_SECURITY_FORBIDDEN", undefined, { method });
   }
 
-  private visibleResource(caller: Principal, uri: string): ResourceNode {
+  /**
+   * The resource at `uri` if the caller may see it: DESCRIBE allowed on it and its parents, and at
+   * least one access method of its kind allowed ("a user sees only what they may use").
+   * `method`: the method about to be used (checked first: the common, fast case).
+   */
+  private visibleResource(caller: Principal, uri: string, method?: Method): ResourceNode {
     const p = parseResourcePath(uri);
     const node = this.model.resource(p.provider, p.service, p.resource);
-    if (!node || !this.visible(caller, [p.provider, p.service, p.resource])) throw notFound(uri);
+    if (!node || !this.resourceVisible(caller, node, method)) throw notFound(uri);
     return node;
+  }
+
+  private resourceVisible(caller: Principal, node: ResourceNode, method?: Method): boolean {
+    const segs = [node.provider, node.service, node.name];
+    if (!this.visible(caller, segs)) return false;
+    if (method !== undefined && this.policy.allows(caller, method, segs)) return true;
+    return APPLICABLE[node.kind].some((m) => this.policy.allows(caller, m, segs));
   }
 
   private static applicable(node: ResourceNode, method: Method): void {
@@ -525,7 +537,9 @@ export class Gateway {
       out.push({
         name: s.name,
         provider,
-        resources: [...s.resources.keys()].filter((r) => this.visible(caller, [provider, s.name, r])),
+        resources: [...s.resources.values()]
+          .filter((r) => this.resourceVisible(caller, r))
+          .map((r) => r.name),
       });
     }
     return out;
@@ -596,7 +610,7 @@ export class Gateway {
   /** GET "/p/s/r" → GET_RESPONSE `{timestamp, name, type, value, ...metadata}`. */
   get(caller: Principal, uri: string): GetEnvelope {
     try {
-      const node = this.visibleResource(caller, uri);
+      const node = this.visibleResource(caller, uri, "GET");
       Gateway.applicable(node, "GET");
       this.authorize(caller, "GET", [node.provider, node.service, node.name]);
       return ok("GET_RESPONSE", node.uri, Gateway.attribute(node));
@@ -611,7 +625,7 @@ export class Gateway {
    */
   async set(caller: Principal, uri: string, value: unknown): Promise<SetEnvelope> {
     try {
-      const node = this.visibleResource(caller, uri);
+      const node = this.visibleResource(caller, uri, "SET");
       Gateway.applicable(node, "SET");
       this.authorize(caller, "SET", [node.provider, node.service, node.name]);
       if (!matchesType(node.valueType, value)) {
@@ -712,7 +726,7 @@ export class Gateway {
   async act(caller: Principal, uri: string, parameters?: ParamsInput): Promise<ActEnvelope> {
     let task: { taskId: string; status: string; start: number } | null = null;
     try {
-      const node = this.visibleResource(caller, uri);
+      const node = this.visibleResource(caller, uri, "ACT");
       Gateway.applicable(node, "ACT");
       this.authorize(caller, "ACT", [node.provider, node.service, node.name]);
       const params = Gateway.parameters(node, parameters);
@@ -782,7 +796,7 @@ export class Gateway {
       );
       const canonical = formatPath(path.provider, path.service, path.resource);
       if (segments.length === 3) {
-        const node = this.visibleResource(caller, canonical);
+        const node = this.visibleResource(caller, canonical, "SUBSCRIBE");
         Gateway.applicable(node, "SUBSCRIBE");
       } else if (segments.length > 0) {
         const exists =

@@ -48,7 +48,7 @@ describe("SimulatorConnector", () => {
     expect(gw.describeResource(ANONYMOUS, "thermostat-1", "climate", "setpoint")).toMatchObject({
       response: { type: "PROPERTY" },
     });
-    expect(gw.describeResource(ANONYMOUS, "thermostat-1", "climate", "setTemperature")).toMatchObject({
+    expect(gw.describeResource(ADMIN, "thermostat-1", "climate", "setTemperature")).toMatchObject({
       response: { type: "ACTION", parameters: [{ name: "target", type: "float" }] },
     });
     expect(gw.get(ANONYMOUS, "/door-1/contact/open")).toMatchObject({
