@@ -3,11 +3,12 @@
  * Each service module exports setup(project) and teardown(); nothing skips silently.
  */
 import type { TestProject } from "vitest/node";
+import { postgresService } from "./postgres.js";
 import { ejabberdService } from "./ejabberd.js";
 
 type Service = { setup(project: TestProject): Promise<void>; teardown(): Promise<void> };
 
-const services: Service[] = [ejabberdService];
+const services: Service[] = [postgresService, ejabberdService];
 
 export async function setup(project: TestProject): Promise<void> {
   for (const s of services) await s.setup(project);
