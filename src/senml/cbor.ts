@@ -3,7 +3,7 @@
  * strings for other labels, vd as a byte string; a definite-length array for a pack and an
  * indefinite-length array for a SensML stream.
  */
-import { Decoder, Encoder } from "cbor-x";
+import { Decoder, Encoder, FLOAT32_OPTIONS } from "cbor-x";
 import { senmlError } from "./errors.js";
 import { checkSize, type ParseOptions } from "./json.js";
 import {
@@ -21,7 +21,12 @@ for (const label of LABELS) LABEL_OF_KEY.set(CBOR_LABELS[label], label);
 
 // No record/structure extensions: plain RFC 8949 data items only. Maps stay Maps (integer keys).
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: false });
-const encoder = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false, useFloat32: 0 });
+const encoder = new Encoder({
+  useRecords: false,
+  mapsAsObjects: false,
+  tagUint8Array: false,
+  useFloat32: FLOAT32_OPTIONS.NEVER,
+});
 
 /** Parse and validate a SenML CBOR pack or SensML stream. */
 export function parseCbor(input: Uint8Array, options?: ParseOptions): SenmlPack {
