@@ -59,9 +59,9 @@ export interface XmppTransportOptions {
   allowInsecure?: boolean;
   /** Inbound guard: larger bodies are refused with policy-violation. Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Ping when nothing arrived for this long (ms). Default 4 000. */
+  /** Ping when nothing arrived for this long (ms). Default 3 000 (worst-case detection ≈ 2 × interval + timeout = 10 s, R2). */
   pingIntervalMs?: number;
-  /** A ping unanswered for this long (ms) declares the link dead. Default 5 000. */
+  /** A ping unanswered for this long (ms) declares the link dead. Default 4 000. */
   pingTimeoutMs?: number;
   /** One whole connection attempt (TCP, TLS, SASL, bind) (ms). Default 10 000. */
   connectTimeoutMs?: number;
@@ -131,8 +131,8 @@ export class XmppTransport implements Transport {
       resource: options.resource ?? "relais",
       allowInsecure: options.allowInsecure ?? false,
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-      pingIntervalMs: options.pingIntervalMs ?? 4_000,
-      pingTimeoutMs: options.pingTimeoutMs ?? 5_000,
+      pingIntervalMs: options.pingIntervalMs ?? 3_000,
+      pingTimeoutMs: options.pingTimeoutMs ?? 4_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       backoff: {
         initialMs: options.backoff?.initialMs ?? 500,
