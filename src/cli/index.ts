@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { isRelaisError } from "../core/errors.js";
 import { registerSenmlCommands } from "./senml.js";
+import { registerAdminCommands } from "./admin.js";
 
 export function buildProgram(): Command {
   const program = new Command("relais")
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   // command groups register here (one import and one call each)
   registerSenmlCommands(program);
+  registerAdminCommands(program);
   return program;
 }
 
