@@ -1,0 +1,117 @@
+/**
+ * Who is who: registered Apps by JID, federated users, and the local principal each one acts as
+ * (through its UserApp credentials). Lookups are cached briefly: a message burst must not cost a
+ * password check per message; an admin change is seen within `ttlMs`.
+ */
+import { RelaisError } from "../core/errors.js";
+import type { Clock } from "../core/ports.js";
+import type { Principal } from "../core/security/principal.js";
+import type { LocalSystem } from "./local-system.js";
+import type { App, AppStore, UserAppStore, UserStore } from "./stores.js";
+
+export interface Identity {
+  userId: number;
+  federatedId: string;
+  principal: Principal;
+}
+
+interface Entry<T> {
+  value: T;
+  expires: number;
+}
+
+export interface DirectoryDeps {
+  apps: AppStore;
+  users: UserStore;
+  userApps: UserAppStore;
+  local: LocalSystem;
+  clock: Clock;
+  /** This gateway's own bare JID: the App (if registered) that stands for the local system. */
+  ownJid: string;
+  ttlMs?: number;
+}
+
+export class Directory {
+  private readonly apps = new Map<string, Entry<App | null>>();
+  private readonly identities = new Map<string, Entry<Identity>>();
+  private readonly ttlMs: number;
+
+  constructor(private readonly deps: DirectoryDeps) {
+    this.ttlMs = deps.ttlMs ?? 5_000;
+  }
+
+  invalidate(): void {
+    this.apps.clear();
+    this.identities.clear();
+  }
+
+  private fresh<T>(e: Entry<T> | undefined): e is Entry<T> {
+    return e !== undefined && e.expires > this.deps.clock.now();
+  }
+
+  /** The registered App with this bare JID, or null. */
+  async appByJid(jid: string): Promise<App | null> {
+    const key = jid.toLowerCase();
+    const hit = this.apps.get(key);
+    if (this.fresh(hit)) return hit.value;
+    const app = await this.deps.apps.getByJid(key);
+    this.apps.set(key, { value: app, expires: this.deps.clock.now() + this.ttlMs });
+    return app;
+  }
+
+  /** The identity of a UserApp (a consumer's user on this gateway). */
+  async identityOfUserApp(userAppId: number): Promise<Identity> {
+    const key = `ua:${userAppId}`;
+    const hit = this.identities.get(key);
+    if (this.fresh(hit)) return hit.value;
+    const ua = await this.deps.userApps.get(userAppId);
+    if (!ua) throw new RelaisError("RELAIS_ERR_FED_UNKNOWN_USER", `No user app ${userAppId}`, { userAppId });
+    const user = await this.deps.users.get(ua.userId);
+    if (!user)
+      throw new RelaisError("RELAIS_ERR_FED_UNKNOWN_USER", `No user ${ua.userId}`, { userId: ua.userId });
+    const principal = await this.deps.local.principalFor(await this.deps.userApps.credentials(ua.id));
+    const identity = { userId: user.id, federatedId: user.federatedId, principal };
+    this.identities.set(key, { value: identity, expires: this.deps.clock.now() + this.ttlMs });
+    return identity;
+  }
+
+  /**
+   * The identity a message from `app` is applied under: the `relais` element's user when present,
+   * else the App's default user (CONTRACTS.md §4). The user's credentials are its UserApp for the
+   * local system (the App registered with this gateway's own JID), or, when there is none, its
+   * UserApp for the sending App. RELAIS_ERR_FED_UNKNOWN_USER otherwise.
+   */
+  async inboundIdentity(app: App, federatedUser: string | undefined): Promise<Identity> {
+    const key = `in:${app.id}:${federatedUser ?? ""}`;
+    const hit = this.identities.get(key);
+    if (this.fresh(hit)) return hit.value;
+    let user;
+    if (federatedUser !== undefined && federatedUser !== "") {
+      user = await this.deps.users.getByFederatedId(federatedUser);
+    } else if (app.defaultUserId !== null) {
+      user = await this.deps.users.get(app.defaultUserId);
+    }
+    if (!user) {
+      throw new RelaisError(
+        "RELAIS_ERR_FED_UNKNOWN_USER",
+        federatedUser ? `Unknown federated user ${federatedUser}` : `App ${app.jid} has no default user`,
+        { app: app.jid, ...(federatedUser ? { user: federatedUser } : {}) },
+      );
+    }
+    const localApp = await this.appByJid(this.deps.ownJid);
+    const ua =
+      (localApp ? await this.deps.userApps.find(user.id, localApp.id) : null) ??
+      (await this.deps.userApps.find(user.id, app.id));
+    if (!ua) {
+      throw new RelaisError(
+        "RELAIS_ERR_FED_UNKNOWN_USER",
+        `User ${user.federatedId} has no credentials on this gateway`,
+        { user: user.federatedId },
+      );
+    }
+    const principal = await this.deps.local.principalFor(await this.deps.userApps.credentials(ua.id));
+    const identity = { userId: user.id, federatedId: user.federatedId, principal };
+    this.identities.set(key, { value: identity, expires: this.deps.clock.now() + this.ttlMs });
+    return identity;
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * Fetch Outbox (seed §3.2): claim due rows, send them with their stable id, mark them sent, and
+ * mark them delivered when the receiving gateway's XEP-0184 receipt arrives. Unconfirmed rows are
+ * resent (same id) after a timeout with exponential backoff and jitter; a permanent rejection, an
+ * oversize pack or exhausted attempts dead-letter the row (RELIABILITY.md R9). The Outbox stays the
+ * source of truth: nothing here is kept only in memory (R1, R3, R4).
+ */
+import { RelaisError, isRelaisError, type ErrorCode } from "../../core/errors.js";
+import type { Clock, Logger, Transport } from "../../core/ports.js";
+import { retryDelay, type BackoffOptions } from "../backoff.js";
+import { Batcher } from "../batcher.js";
+import type { FederationCounters } from "../counters.js";
+import { Mutex } from "../mutex.js";
+import { STANZA_ENVELOPE_BYTES, xmlTextBytes } from "../pack.js";
+import type { OutboxMessage, OutboxStore } from "../stores.js";
+
+export interface OutboxSenderOptions {
+  /** Rows claimed per statement. */
+  batchSize: number;
+  /** A sent row without a receipt after this long is resent (ms). */
+  ackTimeoutMs: number;
+  /** Dead-letter after this many attempts. */
+  maxAttempts: number;
+  backoff: BackoffOptions;
+  /** Largest stanza (bytes) the XMPP server takes; bigger rows are dead-lettered (R9). */
+  stanzaLimit: number;
+}
+
+export const DEFAULT_OUTBOX_SENDER_OPTIONS: OutboxSenderOptions = {
+  batchSize: 200,
+  ackTimeoutMs: 30_000,
+  maxAttempts: 50,
+  backoff: { baseMs: 1_000, maxMs: 60_000 },
+  stanzaLimit: 64 * 1024,
+};
+
+/** XMPP stanza error conditions (RFC 6120 §8.3.3) after which a resend cannot help. */
+const PERMANENT_CONDITIONS = new Set([
+  "bad-request",
+  "forbidden",
+  "not-authorized",
+  "not-acceptable",
+  "not-allowed",
+  "policy-violation",
+  "item-not-found",
+  "jid-malformed",
+  "feature-not-implemented",
+  "payment-required",
+  "registration-required",
+  "subscription-required",
+]);
+
+export function isPermanentCondition(condition: string): boolean {
+  return PERMANENT_CONDITIONS.has(condition);
+}
+
+export interface FetchOutboxReport {
+  claimed: number;
+  sent: number;
+  requeued: number;
+  deadLettered: number;
+}
+
+export interface OutboxSenderDeps {
+  outbox: OutboxStore;
+  transport: Transport;
+  clock: Clock;
+  logger: Logger;
+  counters: FederationCounters;
+  /** Instance id recorded in claimed_by (stable across restarts of this instance). */
+  owner: string;
+  options?: Partial<OutboxSenderOptions>;
+  random?: () => number;
+}
+
+const errorText = (code: ErrorCode, message: string): string => `${code}: ${message}`;
+
+export class OutboxSender {
+  readonly options: OutboxSenderOptions;
+  private readonly mutex = new Mutex();
+  private readonly deliveredBatcher: Batcher<string, number>;
+  private rerun = false;
+  private stopping = false;
+  private kickTimer: ReturnType<typeof setImmediate> | null = null;
+  private draining: Promise<unknown> | null = null;
+
+  constructor(private readonly deps: OutboxSenderDeps) {
+    this.options = { ...DEFAULT_OUTBOX_SENDER_OPTIONS, ...deps.options };
+    this.deliveredBatcher = new Batcher(async (ids) => {
+      await this.deps.outbox.markDelivered(ids);
+      return ids.map(() => 1);
+    });
+  }
+
+  /** The whole job: resend what timed out, then send everything due. */
+  async run(): Promise<FetchOutboxReport> {
+    const report: FetchOutboxReport = { claimed: 0, sent: 0, requeued: 0, deadLettered: 0 };
+    await this.requeueUnconfirmed(report);
+    await this.mutex.run(() => this.drainLoop(report));
+    return report;
+  }
+
+  /** Ask for a drain soon (after an enqueue, on reconnect). Never throws. */
+  kick(): void {
+    if (this.stopping) return;
+    if (this.mutex.locked) {
+      this.rerun = true;
+      return;
+    }
+    if (this.kickTimer !== null) return;
+    this.kickTimer = setImmediate(() => {
+      this.kickTimer = null;
+      const p = this.mutex
+        .run(async () => {
+          do {
+            this.rerun = false;
+            await this.drainLoop({ claimed: 0, sent: 0, requeued: 0, deadLettered: 0 });
+          } while (this.rerun && !this.stopping);
+        })
+        .catch((e: unknown) => {
+          this.deps.logger.warn({ err: e }, "outbox drain failed; the next tick retries");
+        });
+      this.draining = p;
+    });
+  }
+
+  /** A receipt arrived: batched mark delivered. Never throws. */
+  onReceipt(id: string): void {
+    this.deps.counters.delivered++;
+    this.deliveredBatcher.push(id).catch((e: unknown) => {
+      // The row stays sent; it is resent after the timeout and the peer answers the replay.
+      this.deps.logger.warn({ err: e, messageId: id }, "could not mark delivered");
+    });
+  }
+
+  /** The peer or the server answered with an error stanza. Never throws. */
+  onBounce(id: string, from: string, condition: string, text: string): void {
+    this.deps.counters.bounced++;
+    void this.handleBounce(id, from, condition, text).catch((e: unknown) => {
+      this.deps.logger.warn({ err: e, messageId: id }, "could not record a bounce");
+    });
+  }
+
+  private async handleBounce(id: string, from: string, condition: string, text: string): Promise<void> {
+    const detail = `${condition}${text ? ` (${text})` : ""} from ${from}`;
+    if (isPermanentCondition(condition)) {
+      const dead = await this.deps.outbox.markDead(id, errorText("RELAIS_ERR_FED_PEER_REJECTED", detail));
+      if (dead) this.deps.counters.deadLettered++;
+      this.deps.logger.warn({ messageId: id, condition, text, from }, "message rejected by peer");
+      return;
+    }
+    const row = await this.deps.outbox.get(id);
+    if (!row) return;
+    const status = await this.deps.outbox.fail(id, this.plan(row, "RELAIS_ERR_FED_PEER_UNAVAILABLE", detail));
+    this.countFailure(status);
+  }
+
+  /** Shutdown: stop kicking, wait for the running drain, put our claimed rows back (R10). */
+  async stop(): Promise<number> {
+    this.stopping = true;
+    if (this.kickTimer !== null) {
+      clearImmediate(this.kickTimer);
+      this.kickTimer = null;
+    }
+    await this.draining?.catch(() => undefined);
+    await this.deliveredBatcher.idle();
+    return this.deps.outbox.release({ owner: this.deps.owner });
+  }
+
+  /** Startup: rows this instance left in 'sending' (crash) go back to pending, and so do rows
+   * it had sent without a receipt: resent with the same id, the peer deduplicates (R4). */
+  async recover(): Promise<{ released: number; requeued: number }> {
+    this.stopping = false;
+    const released = await this.deps.outbox.release({ owner: this.deps.owner });
+    const requeued = await this.deps.outbox.requeueUnacknowledged(this.deps.clock.now() + 1);
+    return { released, requeued };
+  }
+
+  /** After a reconnect the stream may have lost what it carried: resend every unconfirmed row. */
+  async onReconnected(): Promise<void> {
+    await this.deps.outbox.requeueUnacknowledged(this.deps.clock.now() + 1);
+    this.kick();
+  }
+
+  private plan(row: OutboxMessage, code: ErrorCode, message: string) {
+    return {
+      error: errorText(code, message),
+      nextAttemptAt: this.deps.clock.now() + retryDelay(row.attempts, this.options.backoff, this.deps.random),
+      maxAttempts: this.options.maxAttempts,
+    };
+  }
+
+  private countFailure(status: string | null): void {
+    if (status === "dead") this.deps.counters.deadLettered++;
+    else if (status === "pending") this.deps.counters.retried++;
+  }
+
+  private async requeueUnconfirmed(report: FetchOutboxReport): Promise<void> {
+    const before = this.deps.clock.now() - this.options.ackTimeoutMs;
+    let afterId = 0;
+    for (;;) {
+      const rows = await this.deps.outbox.list({ status: "sent", afterId, limit: 1000 });
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        if (row.updatedAt >= before) continue;
+        const status = await this.deps.outbox.fail(
+          row.messageId,
+          this.plan(row, "RELAIS_ERR_FED_UNCONFIRMED", `no receipt within ${this.options.ackTimeoutMs} ms`),
+        );
+        this.countFailure(status);
+        if (status === "dead") report.deadLettered++;
+        else if (status === "pending") report.requeued++;
+      }
+      afterId = rows[rows.length - 1]!.id;
+      if (rows.length < 1000) break;
+    }
+  }
+
+  private async drainLoop(report: FetchOutboxReport): Promise<void> {
+    const { outbox, transport } = this.deps;
+    while (!this.stopping && transport.state === "online") {
+      const rows = await outbox.claim(this.options.batchSize, this.deps.owner);
+      if (rows.length === 0) return;
+      report.claimed += rows.length;
+      const sent: string[] = [];
+      let offline = false;
+      await Promise.all(
+        rows.map(async (row) => {
+          if (row.attempts > this.options.maxAttempts) {
+            // Requeued once too often (timeouts): give up visibly.
+            await outbox.markDead(
+              row.messageId,
+              row.lastError ?? "RELAIS_ERR_FED_UNCONFIRMED: attempts exhausted",
+            );
+            this.deps.counters.deadLettered++;
+            report.deadLettered++;
+            return;
+          }
+          if (xmlTextBytes(row.body) + STANZA_ENVELOPE_BYTES > this.options.stanzaLimit) {
+            await outbox.markDead(
+              row.messageId,
+              errorText(
+                "RELAIS_ERR_FED_OVERSIZE",
+                `the pack needs more than the ${this.options.stanzaLimit}-byte stanza limit`,
+              ),
+            );
+            this.deps.counters.deadLettered++;
+            report.deadLettered++;
+            return;
+          }
+          try {
+            await transport.send({
+              id: row.messageId,
+              to: row.toJid,
+              body: row.body,
+              ...(row.federatedUser === null ? {} : { user: row.federatedUser }),
+              ...(row.consumerId === null ? {} : { consumer: String(row.consumerId) }),
+            });
+            sent.push(row.messageId);
+            this.deps.counters.sent++;
+            if (row.attempts > 1) this.deps.counters.retried++;
+          } catch (e) {
+            if (isRelaisError(e) && e.retryable) {
+              offline = true; // released below, attempts are not burnt by an outage
+              return;
+            }
+            const err = isRelaisError(e) ? e : new RelaisError("RELAIS_ERR_INTERNAL_BUG", String(e));
+            const status = await outbox.fail(row.messageId, this.plan(row, err.code, err.message));
+            this.countFailure(status);
+          }
+        }),
+      );
+      await outbox.markSent(sent);
+      report.sent += sent.length;
+      if (offline) {
+        await outbox.release({ owner: this.deps.owner });
+        return;
+      }
+    }
+  }
+}
