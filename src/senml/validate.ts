@@ -26,6 +26,14 @@ function wellFormed(s: string): boolean {
   return true;
 }
 
+/** Names are checked against the ASCII charset of §4.5.1 later, which also rules out lone surrogates. */
+function name(value: unknown, i: number, key: string): string {
+  if (typeof value !== "string") {
+    throw senmlError("RELAIS_ERR_SENML_FIELD_TYPE", `${key} must be a string`, i, key);
+  }
+  return value;
+}
+
 function str(value: unknown, i: number, key: string): string {
   if (typeof value !== "string") {
     throw senmlError("RELAIS_ERR_SENML_FIELD_TYPE", `${key} must be a string`, i, key);
@@ -97,7 +105,7 @@ export function validateRecord(raw: unknown, i: number, form: DataValueForm): Se
     const value = raw[key];
     switch (key) {
       case "bn":
-        r.bn = str(value, i, key);
+        r.bn = name(value, i, key);
         break;
       case "bt":
         r.bt = num(value, i, key);
@@ -115,7 +123,7 @@ export function validateRecord(raw: unknown, i: number, form: DataValueForm): Se
         r.bver = version(value, i);
         break;
       case "n":
-        r.n = str(value, i, key);
+        r.n = name(value, i, key);
         break;
       case "u":
         r.u = str(value, i, key);
