@@ -29,9 +29,24 @@ export interface AuthConfig {
 
 export type Schedule = { everyMs: number } | { cron: string };
 
-export interface HttpCommandConfig {
+/** An ACTION parameter (the gateway validates ACT parameters against these). */
+export interface ActionParameterConfig {
+  name: string;
+  type: ValueType;
+  optional?: boolean;
+}
+
+/** What every command declares in the model: a PROPERTY (SET) or an ACTION (ACT) owned by the connectors. */
+export interface CommandDeclarationConfig {
   target: string;
   on: CommandMethod;
+  /** SET: the PROPERTY's value type (default float). */
+  type: ValueType;
+  /** ACT: the action's parameters (default none). */
+  parameters: ActionParameterConfig[];
+}
+
+export interface HttpCommandConfig extends CommandDeclarationConfig {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** URL template: {value}, {provider}, {service}, {resource}, {param.NAME} (URL-encoded). */
   url: string;
@@ -83,9 +98,7 @@ export interface MqttSubscriptionConfig {
   prefix?: string;
 }
 
-export interface MqttCommandConfig {
-  target: string;
-  on: CommandMethod;
+export interface MqttCommandConfig extends CommandDeclarationConfig {
   /** Topic template: {provider}, {service}, {resource}, {param.NAME}. */
   topic: string;
   /** Payload template: JSON value like an HTTP body; absent → the value (SET) or parameters (ACT) as JSON. */
@@ -214,6 +227,37 @@ class Checker {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function checkDeclaration(c: Checker, x: Obj, p: string): CommandDeclarationConfig {
+  const on = c.oneOf(x, "on", p, ["SET", "ACT"] as const) ?? "SET";
+  const parameters: ActionParameterConfig[] = [];
+  if (x.parameters !== undefined) {
+    if (on !== "ACT") c.add(`${p}/parameters`, "only for ACT commands");
+    if (!Array.isArray(x.parameters))
+      c.add(`${p}/parameters`, "expected an array of {name, type, optional?}");
+    else
+      x.parameters.forEach((raw, j) => {
+        const q = `${p}/parameters/${j}`;
+        const o = c.obj(raw, q);
+        if (!o) return;
+        c.keys(o, q, ["name", "type", "optional"]);
+        const param: ActionParameterConfig = {
+          name: c.str(o, "name", q, { required: true, pattern: /^[A-Za-z_][A-Za-z0-9_.-]*$/ }) ?? "",
+          type: c.oneOf(o, "type", q, VALUE_TYPES, "float") ?? "float",
+        };
+        if (o.optional !== undefined) param.optional = c.bool(o, "optional", q, false);
+        parameters.push(param);
+      });
+  }
+  if (x.type !== undefined && on !== "SET")
+    c.add(`${p}/type`, "only for SET commands (the property's value type)");
+  return {
+    target: c.target(x, "target", p, true) ?? "",
+    on,
+    type: c.oneOf(x, "type", p, VALUE_TYPES, "float") ?? "float",
+    parameters,
+  };
+}
 const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 function checkUrl(c: Checker, url: string | undefined, path: string, schemes: readonly string[]): void {
@@ -313,12 +357,11 @@ function parseHttp(c: Checker, doc: Obj): HttpConnectorConfig {
         const p = `/commands/${i}`;
         const x = c.obj(raw, p);
         if (!x) return;
-        c.keys(x, p, ["target", "on", "method", "url", "headers", "body"]);
+        c.keys(x, p, ["target", "on", "type", "parameters", "method", "url", "headers", "body"]);
         const cmdUrl = c.str(x, "url", p, { required: true });
         checkUrl(c, cmdUrl, `${p}/url`, ["http:", "https:"]);
         const cmd: HttpCommandConfig = {
-          target: c.target(x, "target", p, true) ?? "",
-          on: c.oneOf(x, "on", p, ["SET", "ACT"] as const) ?? "SET",
+          ...checkDeclaration(c, x, p),
           method: c.oneOf(x, "method", p, HTTP_METHODS, "POST") ?? "POST",
           url: cmdUrl ?? "",
           headers: c.headers(x, "headers", p),
@@ -436,12 +479,11 @@ function parseMqtt(c: Checker, doc: Obj): MqttConnectorConfig {
         const p = `/commands/${i}`;
         const x = c.obj(raw, p);
         if (!x) return;
-        c.keys(x, p, ["target", "on", "topic", "payload", "qos", "retain"]);
+        c.keys(x, p, ["target", "on", "type", "parameters", "topic", "payload", "qos", "retain"]);
         const topic = c.str(x, "topic", p, { required: true }) ?? "";
         if (/[+#]/.test(topic)) c.add(`${p}/topic`, "a command topic cannot hold wildcards");
         const cmd: MqttCommandConfig = {
-          target: c.target(x, "target", p, true) ?? "",
-          on: c.oneOf(x, "on", p, ["SET", "ACT"] as const) ?? "SET",
+          ...checkDeclaration(c, x, p),
           topic,
           qos: c.int(x, "qos", p, qos, 0, 2) as 0 | 1 | 2,
           retain: c.bool(x, "retain", p, false),
@@ -503,4 +545,9 @@ export function mustCompile(entries: unknown, path: string): CompiledMapping {
   const r = compileMapping(entries, path);
   if (!r.mapping) throw invalid(r.problems, undefined);
   return r.mapping;
+}
+
+/** The resources a connector's commands need in the model (declared when it starts). */
+export function commandDeclarations(cfg: ConnectorConfig): CommandDeclarationConfig[] {
+  return cfg.commands.map((c) => ({ target: c.target, on: c.on, type: c.type, parameters: c.parameters }));
 }

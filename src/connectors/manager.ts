@@ -10,7 +10,12 @@
  */
 import { RelaisError, isRelaisError } from "../core/errors.js";
 import type { Clock, Lifecycle, Logger } from "../core/ports.js";
-import { parseConnectorConfig, type ConnectorConfig } from "./config.js";
+import {
+  commandDeclarations,
+  parseConnectorConfig,
+  type CommandDeclarationConfig,
+  type ConnectorConfig,
+} from "./config.js";
 import { HttpConnector } from "./http/http-connector.js";
 import { MqttConnector } from "./mqtt/mqtt-connector.js";
 import type {
@@ -38,6 +43,8 @@ export interface ConnectorManagerOptions {
   /** SenML decoder for MQTT `senml` topics (defaultSenmlDecode from ./senml-codec.js). */
   senml?: SenmlDecode;
   lookup?: LookupFn;
+  /** Declares the PROPERTY/ACTION resources of a connector's commands before it starts (GatewayBridge). */
+  declareCommands?(connector: string, decls: readonly CommandDeclarationConfig[]): void;
   /** Override or add connector kinds (tests, future kinds). */
   factories?: Record<string, ConnectorFactory>;
 }
@@ -240,7 +247,20 @@ export class ConnectorManager implements Lifecycle {
       ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
       ...(this.o.lookup ? { lookup: this.o.lookup } : {}),
     };
-    return factory(cfg, ctx);
+    const connector = factory(cfg, ctx);
+    const decls = commandDeclarations(cfg);
+    if (decls.length > 0 && this.o.declareCommands) {
+      try {
+        this.o.declareCommands(cfg.name, decls);
+      } catch (e) {
+        // The connector still runs (its data flows); its commands may not be reachable.
+        this.o.logger.error(
+          { code: isRelaisError(e) ? e.code : "RELAIS_ERR_INTERNAL_BUG", connector: cfg.name, err: e },
+          "cannot declare the connector's command resources",
+        );
+      }
+    }
+    return connector;
   }
 
   private async startEntry(name: string, e: Entry): Promise<void> {

@@ -46,7 +46,7 @@ export function recordsToUpdates(records: readonly SenmlResolved[], prefix = "")
     if (parts.length !== 3 || parts.some((p) => p.length === 0)) {
       out.rejected.push({
         index,
-        code: "RELAIS_ERR_CONNECTOR_MAPPING_FAILED",
+        code: "RELAIS_ERR_SENML_FULL_NAME",
         message: `record name "${name}" is not "provider/service/resource"`,
       });
       return;

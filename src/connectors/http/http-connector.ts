@@ -121,6 +121,11 @@ export class HttpConnector implements Connector {
     return this.tracker.status();
   }
 
+  /** Resolves when no poll is running (tests, benchmark, graceful reload). */
+  async settled(): Promise<void> {
+    while (this.inflight) await this.inflight;
+  }
+
   /** A scheduled tick: skipped (and counted) while a poll runs or while backing off. */
   private tick(): void {
     this.tracker.inc("ticks");
