@@ -48,6 +48,7 @@ export function walkPack(pack: SenmlPack, out: ResolvedRecord[] | null, now: num
   let bv: number | undefined;
   let bs: number | undefined;
   let version = SENML_VERSION;
+  let measurements = 0;
   for (let i = 0; i < pack.length; i++) {
     const r = pack[i]!;
     // Base fields apply from the record that carries them on (§4.1).
@@ -88,7 +89,21 @@ export function walkPack(pack: SenmlPack, out: ResolvedRecord[] | null, now: num
     if (r.bu !== undefined) bu = r.bu;
     if (r.bv !== undefined) bv = r.bv;
     if (r.bs !== undefined) bs = r.bs;
-    if (!hasRegularField(r)) continue;
+    if (!hasRegularField(r)) {
+      // A record of base fields only sets context (as in the §5.1.7 example); an empty one is an error.
+      if (
+        r.bn === undefined &&
+        r.bt === undefined &&
+        r.bu === undefined &&
+        r.bv === undefined &&
+        r.bs === undefined &&
+        r.bver === undefined
+      ) {
+        throw senmlError("RELAIS_ERR_SENML_NO_VALUE", "The record has no SenML field at all", i);
+      }
+      continue;
+    }
+    measurements++;
 
     // §4.5.1: the concatenated name, non-empty, restricted charset, letter/digit first.
     const n = r.n;
@@ -151,6 +166,13 @@ export function walkPack(pack: SenmlPack, out: ResolvedRecord[] | null, now: num
     // §4.6: bver stays on every resolved record only when it is not the default.
     if (version !== SENML_VERSION) rec.bver = version;
     out.push(rec);
+  }
+  if (measurements === 0) {
+    throw senmlError(
+      "RELAIS_ERR_SENML_NO_VALUE",
+      "The pack has base fields only and no record with a value",
+      0,
+    );
   }
 }
 
