@@ -120,12 +120,13 @@ describe("Gateway GET", () => {
     });
     expect(gw.get(ANONYMOUS, "/a/b c/d")).toMatchObject({ error: { code: "RELAIS_ERR_MODEL_INVALID_NAME" } });
   });
-  it("refuses GET on an ACTION (405)", async () => {
+  it("refuses GET on an ACTION (405), or hides it (404) from who may not ACT", async () => {
     const { gw } = await setup();
-    expect(gw.get(ANONYMOUS, "/thermo-1/climate/setTemperature")).toMatchObject({
+    expect(gw.get(ADMIN, "/thermo-1/climate/setTemperature")).toMatchObject({
       statusCode: 405,
       error: { code: "RELAIS_ERR_ACCESS_NOT_ALLOWED" },
     });
+    expect(gw.get(ANONYMOUS, "/thermo-1/climate/setTemperature")).toMatchObject({ statusCode: 404 });
   });
   it("ignores updates older than the stored value", async () => {
     const { gw, conn, clock } = await setup();

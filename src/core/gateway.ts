@@ -62,7 +62,7 @@ import {
   type EventKind,
   type SubscriptionListener,
 } from "./access/subscriptions.js";
-import { Policy, parsePolicy, type Method, type PolicyDocument } from "./security/policy.js";
+import { PathAccess, Policy, parsePolicy, type Method, type PolicyDocument } from "./security/policy.js";
 import { ANONYMOUS, isAccessLevel, levelAtLeast, principal, type Principal } from "./security/principal.js";
 
 export interface GatewayOptions {
@@ -139,6 +139,13 @@ const APPLICABLE: Record<ResourceKind, readonly Method[]> = {
   ACTION: ["ACT"],
 };
 
+const CAN: Record<ResourceKind, Partial<Record<Method, true>>> = {
+  SENSOR: { GET: true, SUBSCRIBE: true, UNSUBSCRIBE: true },
+  STATE_VARIABLE: { GET: true, SUBSCRIBE: true, UNSUBSCRIBE: true },
+  PROPERTY: { GET: true, SET: true, SUBSCRIBE: true, UNSUBSCRIBE: true },
+  ACTION: { ACT: true },
+};
+
 /** GET/SET response members that metadata cannot override. */
 const RESERVED = new Set(["timestamp", "name", "type", "value"]);
 
@@ -198,7 +205,7 @@ export class Gateway {
     });
     this.subscriptions = new SubscriptionRegistry(
       { ...DEFAULT_SUBSCRIPTION_LIMITS, ...options.subscriptionLimits },
-      (p, segments) => this.policy.allows(p, "SUBSCRIBE", segments) && this.visible(p, segments),
+      (segments) => this.policy.access(segments),
       this.logger,
     );
   }
@@ -219,7 +226,7 @@ export class Gateway {
   }
 
   private async doStart(): Promise<void> {
-    this.policy = new Policy(parsePolicy(await this.securityStore.loadPolicy()));
+    this.installPolicy(parsePolicy(await this.securityStore.loadPolicy()));
     const stored = await this.valueStore.loadAll();
     this.restoring = true;
     try {
@@ -410,17 +417,38 @@ export class Gateway {
 
   /** DESCRIBE allowed on the node and every ancestor. */
   private visible(caller: Principal, segments: readonly string[]): boolean {
-    if (caller.level === "OWNER") return true;
-    for (let i = 1; i <= segments.length; i++) {
-      if (!this.policy.allows(caller, "DESCRIBE", i === segments.length ? segments : segments.slice(0, i))) {
-        return false;
-      }
-    }
-    return true;
+    return this.policy.access(segments).visible(caller);
   }
 
-  private authorize(caller: Principal, method: Method, segments: readonly string[]): void {
-    if (this.policy.allows(caller, method, segments)) return;
+  /** The policy decisions for a resource, cached on the node until the policy changes. */
+  private accessOf(node: ResourceNode): PathAccess {
+    const c = node.accessCache;
+    if (c !== null && c.policy === this.policy) return c.access as PathAccess;
+    const access = this.policy.access([node.provider, node.service, node.name]);
+    node.accessCache = { policy: this.policy, access };
+    return access;
+  }
+
+  /**
+   * The resource at `uri`, checked for `method` in the order callers observe: not visible → 404,
+   * method not applicable to the kind → 405, method refused by the policy → 401/403.
+   */
+  private resolve(caller: Principal, uri: string, method: Method): ResourceNode {
+    const p = parseResourcePath(uri);
+    const node = this.model.resource(p.provider, p.service, p.resource);
+    if (!node) throw notFound(uri);
+    const a = this.accessOf(node);
+    // Fast path: the common case of an allowed call.
+    if (CAN[node.kind][method] && a.allows(caller, method) && a.visible(caller)) return node;
+    if (!this.resourceVisible(caller, node)) throw notFound(uri);
+    Gateway.applicable(node, method);
+    this.authorize(caller, method, a);
+    return node;
+  }
+
+  private authorize(caller: Principal, method: Method, target: readonly string[] | PathAccess): void {
+    const access = target instanceof PathAccess ? target : this.policy.access(target);
+    if (access.allows(caller, method)) return;
     throw caller.account === null
       ? new RelaisError("RELAIS_ERR_SECURITY_UNAUTHENTICATED", undefined, { method })
       : new RelaisError("RELAIS_ERR_SECURITY_FORBIDDEN", undefined, { method });
@@ -439,10 +467,10 @@ export class Gateway {
   }
 
   private resourceVisible(caller: Principal, node: ResourceNode, method?: Method): boolean {
-    const segs = [node.provider, node.service, node.name];
-    if (!this.visible(caller, segs)) return false;
-    if (method !== undefined && this.policy.allows(caller, method, segs)) return true;
-    return APPLICABLE[node.kind].some((m) => this.policy.allows(caller, m, segs));
+    const a = this.accessOf(node);
+    if (!a.visible(caller)) return false;
+    if (method !== undefined && a.allows(caller, method)) return true;
+    return APPLICABLE[node.kind].some((m) => a.allows(caller, m));
   }
 
   private static applicable(node: ResourceNode, method: Method): void {
@@ -456,11 +484,12 @@ export class Gateway {
 
   /** The access methods `caller` may use on `node` (kind and policy). */
   accessMethods(caller: Principal, node: ResourceNode): Method[] {
-    const segs = [node.provider, node.service, node.name];
-    return APPLICABLE[node.kind].filter((m) => this.policy.allows(caller, m, segs));
+    const a = this.accessOf(node);
+    return APPLICABLE[node.kind].filter((m) => a.allows(caller, m));
   }
 
-  private static attribute(node: ResourceNode): AttributeResponse {
+  /** The GET/SET response body of a resource: `{timestamp, name, type, value, ...metadata}`. */
+  static attribute(node: ResourceNode): AttributeResponse {
     const r: AttributeResponse = {
       timestamp: node.timestamp,
       name: node.name,
@@ -610,9 +639,7 @@ export class Gateway {
   /** GET "/p/s/r" → GET_RESPONSE `{timestamp, name, type, value, ...metadata}`. */
   get(caller: Principal, uri: string): GetEnvelope {
     try {
-      const node = this.visibleResource(caller, uri, "GET");
-      Gateway.applicable(node, "GET");
-      this.authorize(caller, "GET", [node.provider, node.service, node.name]);
+      const node = this.resolve(caller, uri, "GET");
       return ok("GET_RESPONSE", node.uri, Gateway.attribute(node));
     } catch (e) {
       return fail("GET_RESPONSE", uri, e);
@@ -625,9 +652,7 @@ export class Gateway {
    */
   async set(caller: Principal, uri: string, value: unknown): Promise<SetEnvelope> {
     try {
-      const node = this.visibleResource(caller, uri, "SET");
-      Gateway.applicable(node, "SET");
-      this.authorize(caller, "SET", [node.provider, node.service, node.name]);
+      const node = this.resolve(caller, uri, "SET");
       if (!matchesType(node.valueType, value)) {
         throw new RelaisError("RELAIS_ERR_ACCESS_TYPE_MISMATCH", undefined, {
           expected: node.valueType,
@@ -726,9 +751,7 @@ export class Gateway {
   async act(caller: Principal, uri: string, parameters?: ParamsInput): Promise<ActEnvelope> {
     let task: { taskId: string; status: string; start: number } | null = null;
     try {
-      const node = this.visibleResource(caller, uri, "ACT");
-      Gateway.applicable(node, "ACT");
-      this.authorize(caller, "ACT", [node.provider, node.service, node.name]);
+      const node = this.resolve(caller, uri, "ACT");
       const params = Gateway.parameters(node, parameters);
       task = { taskId: this.crypto.randomId(), status: "INITIALIZED", start: this.clock.now() };
       if (node.owner === null)
@@ -796,8 +819,7 @@ export class Gateway {
       );
       const canonical = formatPath(path.provider, path.service, path.resource);
       if (segments.length === 3) {
-        const node = this.visibleResource(caller, canonical, "SUBSCRIBE");
-        Gateway.applicable(node, "SUBSCRIBE");
+        this.resolve(caller, canonical, "SUBSCRIBE");
       } else if (segments.length > 0) {
         const exists =
           segments.length === 1
@@ -1214,8 +1236,12 @@ export class Gateway {
     this.requireLevel(caller, "ADMIN");
     const doc = parsePolicy(document);
     await this.securityStore.savePolicy(doc);
-    this.policy = new Policy(doc);
+    this.installPolicy(doc);
     return structuredClone(doc);
+  }
+
+  private installPolicy(doc: PolicyDocument): void {
+    this.policy = new Policy(doc);
   }
 
   /** May `caller` use `method` at `uri` ("/", "/p", "/p/s", "/p/s/r")? (No existence check.) */

@@ -38,7 +38,11 @@ export interface SubscriptionLimits {
 
 export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { perCaller: 1000, total: 100_000 };
 
-export type MayReceive = (principal: Principal, segments: readonly string[]) => boolean;
+/** The policy decisions at an event's path (resolved once per event, checked per subscriber). */
+export type AccessAt = (segments: readonly string[]) => {
+  allows(p: Principal, method: "SUBSCRIBE"): boolean;
+  visible(p: Principal): boolean;
+};
 
 function ownerKey(p: Principal): string {
   return p.account ?? "\u0000anonymous";
@@ -51,7 +55,7 @@ export class SubscriptionRegistry {
 
   constructor(
     private readonly limits: SubscriptionLimits,
-    private readonly mayReceive: MayReceive,
+    private readonly accessAt: AccessAt,
     private readonly logger: Logger,
   ) {}
 
@@ -113,16 +117,21 @@ export class SubscriptionRegistry {
     const segments: string[] = [event.provider];
     if (event.service !== undefined) segments.push(event.service);
     if (event.resource !== undefined) segments.push(event.resource);
+    const ctx = { segments, access: null as ReturnType<AccessAt> | null };
     // The event's own path and every ancestor, root included.
     let path = "";
-    this.deliverAt("/", event, segments);
+    this.deliverAt("/", event, ctx);
     for (const seg of segments) {
       path += `/${seg}`;
-      this.deliverAt(path, event, segments);
+      this.deliverAt(path, event, ctx);
     }
   }
 
-  private deliverAt(uri: string, event: ModelEvent, segments: readonly string[]): void {
+  private deliverAt(
+    uri: string,
+    event: ModelEvent,
+    ctx: { segments: readonly string[]; access: ReturnType<AccessAt> | null },
+  ): void {
     const subs = this.byUri.get(uri);
     if (!subs) return;
     for (const sub of subs) {
@@ -146,7 +155,8 @@ export class SubscriptionRegistry {
           break;
       }
       if (sub.conditions.length > 0 && !matches(sub.conditions, test, old)) continue;
-      if (!this.mayReceive(sub.principal, segments)) continue;
+      ctx.access ??= this.accessAt(ctx.segments);
+      if (!ctx.access.allows(sub.principal, "SUBSCRIBE") || !ctx.access.visible(sub.principal)) continue;
       const n: SubscriptionNotification = {
         type: "SUBSCRIPTION_NOTIFICATION",
         subscriptionId: sub.id,

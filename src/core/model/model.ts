@@ -42,6 +42,11 @@ export interface ResourceNode {
   readonly parameters: readonly ActionParameter[];
   /** Id of the owning connector, or null (data-first / federation / admin). */
   owner: string | null;
+  /**
+   * A slot for the security layer's cached decisions about this resource (the Gateway stores the
+   * policy's PathAccess here, tagged with the policy it came from). Not part of the model's state.
+   */
+  accessCache: { policy: object; access: object } | null;
 }
 
 export interface ServiceNode {
@@ -177,6 +182,7 @@ export class ResourceModel {
       metadata: new Map(),
       parameters: decl.parameters ?? [],
       owner,
+      accessCache: null,
     };
     s.resources.set(decl.name, node);
     this.resourceCount++;

@@ -171,49 +171,103 @@ export interface EffectiveRules {
 
 const MAX_CACHE = 200_000;
 
-/** The compiled, queryable policy. Immutable: replace it to change the policy. */
-export class Policy {
-  private readonly root: CompiledNode;
-  private readonly cache = new Map<string, EffectiveRules>();
+const RANK: Record<Requirement, number> = { ANONYMOUS: 0, AUTHENTICATED: 1, ADMIN: 2, OWNER: 3, NONE: 99 };
 
-  constructor(readonly document: PolicyDocument = emptyPolicy()) {
-    this.root = compile(document.root);
+function allowedBy(rules: EffectiveRules, caller: Principal, method: Method): boolean {
+  const req = rules.requirement[method];
+  if (req !== "NONE" && levelAtLeast(caller.level, req)) return true;
+  return caller.account !== null && (rules.grants.get(caller.account)?.has(method) ?? false);
+}
+
+/**
+ * The decisions for one path, precomputed: O(1) checks on the hot path (GET, notification fan-out).
+ * Paths that no rule names share their parent's decisions (one shared object per parent), so a
+ * model with 100k resources and a handful of rules holds a handful of these.
+ */
+export class PathAccess {
+  private readonly need: Readonly<Record<Method, number>>;
+  /** Highest DESCRIBE rank required along the path: a caller at or above it sees the whole chain. */
+  private readonly visibleRank: number;
+  /** Shared decisions for the children that no rule names. */
+  private unnamedChild: PathAccess | null = null;
+
+  constructor(
+    /** Effective rules at each depth of the path (root excluded), the last one being the path itself. */
+    private readonly chain: readonly EffectiveRules[],
+    readonly rules: EffectiveRules,
+    /** The policy node at this path, or undefined when no rule names it. */
+    readonly node: CompiledNode | undefined,
+  ) {
+    const need = {} as Record<Method, number>;
+    for (const m of METHODS) need[m] = RANK[rules.requirement[m]];
+    this.need = need;
+    this.visibleRank = Math.max(0, ...chain.map((r) => RANK[r.requirement.DESCRIBE]));
   }
 
-  /** Rules at a path given as segments ([] root, [p], [p, s], [p, s, r]). Cached per path. */
-  rulesAt(segments: readonly string[]): EffectiveRules {
+  /** May `caller` use `method` here (this node's own rules)? OWNER may do everything. */
+  allows(caller: Principal, method: Method): boolean {
+    if (caller.level === "OWNER") return true;
+    if (RANK[caller.level] >= this.need[method]) return true;
+    return caller.account !== null && (this.rules.grants.get(caller.account)?.has(method) ?? false);
+  }
+
+  /** DESCRIBE allowed here and on every ancestor (provider, service). */
+  visible(caller: Principal): boolean {
+    if (caller.level === "OWNER" || RANK[caller.level] >= this.visibleRank) return true;
+    return this.chain.every((r) => allowedBy(r, caller, "DESCRIBE"));
+  }
+
+  /** Decisions for the child named `segment`. */
+  child(segment: string): PathAccess {
+    const n = this.node?.exact.get(segment) ?? this.node?.patterns.find((p) => p.re.test(segment))?.node;
+    if (!n) {
+      this.unnamedChild ??= new PathAccess([...this.chain, this.rules], this.rules, undefined);
+      return this.unnamedChild;
+    }
+    const rules = applyNode(this.rules, n);
+    return new PathAccess([...this.chain, rules], rules, n);
+  }
+}
+
+function applyNode(base: EffectiveRules, n: CompiledNode): EffectiveRules {
+  const requirement: Record<Method, Requirement> = { ...base.requirement };
+  for (const [m, r] of Object.entries(n.profile) as [Method, Requirement][]) requirement[m] = r;
+  const grants = new Map<string, ReadonlySet<Method>>(base.grants);
+  for (const [acc, ms] of n.grants) grants.set(acc, new Set([...(grants.get(acc) ?? []), ...ms]));
+  return { requirement, grants };
+}
+
+/** The compiled, queryable policy. Immutable: replace it to change the policy. */
+export class Policy {
+  private readonly rootAccess: PathAccess;
+  private readonly cache = new Map<string, PathAccess>();
+
+  constructor(readonly document: PolicyDocument = emptyPolicy()) {
+    const root = compile(document.root);
+    const rules = applyNode({ requirement: { ...DEFAULT_PROFILE }, grants: new Map() }, root);
+    this.rootAccess = new PathAccess([], rules, root);
+  }
+
+  /** Decisions at a path given as segments ([] root, [p], [p, s], [p, s, r]). Cached per path. */
+  access(segments: readonly string[]): PathAccess {
+    if (segments.length === 0) return this.rootAccess;
     const key = segments.join("/");
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const requirement: Record<Method, Requirement> = { ...DEFAULT_PROFILE };
-    const grants = new Map<string, Set<Method>>();
-    const apply = (n: CompiledNode): void => {
-      for (const [m, r] of Object.entries(n.profile) as [Method, Requirement][]) requirement[m] = r;
-      for (const [acc, ms] of n.grants) {
-        const set = grants.get(acc) ?? new Set<Method>();
-        for (const m of ms) set.add(m);
-        grants.set(acc, set);
-      }
-    };
-    let node: CompiledNode | undefined = this.root;
-    apply(node);
-    for (const seg of segments) {
-      node = node.exact.get(seg) ?? node.patterns.find((p) => p.re.test(seg))?.node;
-      if (!node) break;
-      apply(node);
-    }
-    const rules: EffectiveRules = { requirement, grants };
+    const access = this.access(segments.slice(0, -1)).child(segments[segments.length - 1]!);
     if (this.cache.size >= MAX_CACHE) this.cache.clear();
-    this.cache.set(key, rules);
-    return rules;
+    this.cache.set(key, access);
+    return access;
+  }
+
+  /** Effective rules at a path (what the deepest rules on the branch say). */
+  rulesAt(segments: readonly string[]): EffectiveRules {
+    return this.access(segments).rules;
   }
 
   allows(caller: Principal, method: Method, segments: readonly string[]): boolean {
     if (caller.level === "OWNER") return true;
-    const rules = this.rulesAt(segments);
-    const req = rules.requirement[method];
-    if (req !== "NONE" && levelAtLeast(caller.level, req)) return true;
-    return caller.account !== null && (rules.grants.get(caller.account)?.has(method) ?? false);
+    return this.access(segments).allows(caller, method);
   }
 }
 
