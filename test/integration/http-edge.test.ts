@@ -1,0 +1,155 @@
+/** The HTTP edge on its own (fake core): envelopes, framework errors, auth plumbing, docs, health. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildHttpApp, type HttpApp } from "../../src/adapters/http/app.js";
+import { FakeGateway } from "./http-fake-gateway.js";
+
+let http: HttpApp;
+const gw = new FakeGateway();
+const R = "/sensinact/providers/room/services/climate/resources";
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+beforeAll(async () => {
+  http = await buildHttpApp({
+    gateway: gw,
+    logLevel: "silent",
+    adminToken: "boot-admin",
+    loginLimit: { maxFailures: 5, windowMs: 60_000 },
+    probes: [{ name: "database", check: () => ({ up: true }) }],
+  });
+});
+afterAll(async () => {
+  await http.stop();
+});
+
+describe("sensinact envelopes", () => {
+  it("GET answers the seed's envelope with HTTP status = statusCode", async () => {
+    const r = await http.app.inject({ method: "GET", url: `${R}/temperature/GET` });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({
+      response: { name: "temperature", value: 21, timestamp: 1, type: "float" },
+      statusCode: 200,
+      type: "GET_RESPONSE",
+      uri: "/room/climate/temperature",
+    });
+  });
+  it("an unknown or hidden resource is a 404 error envelope without response", async () => {
+    for (const url of [`${R}/nope/GET`, "/sensinact/providers/vault/services/secret/resources/code/GET"]) {
+      const r = await http.app.inject({ method: "GET", url, headers: bearer("user-token") });
+      expect(r.statusCode).toBe(404);
+      const body = r.json();
+      expect(body.response).toBeUndefined();
+      expect(body).toMatchObject({
+        statusCode: 404,
+        type: "GET_RESPONSE",
+        error: { code: "RELAIS_ERR_DB_NOT_FOUND" },
+      });
+    }
+  });
+  it("SET by an authenticated caller", async () => {
+    const r = await http.app.inject({
+      method: "POST",
+      url: `${R}/setpoint/SET`,
+      headers: bearer("user-token"),
+      payload: { parameters: [{ name: "value", type: "float", value: 21.5 }] },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({
+      type: "SET_RESPONSE",
+      uri: "/room/climate/setpoint",
+      response: { value: 21.5 },
+    });
+  });
+  it("malformed JSON is a 400 envelope, never a 500", async () => {
+    const r = await http.app.inject({
+      method: "POST",
+      url: `${R}/setpoint/SET`,
+      headers: { ...bearer("user-token"), "content-type": "application/json" },
+      payload: '{"parameters": [',
+    });
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toMatchObject({
+      type: "SET_RESPONSE",
+      uri: "/room/climate/setpoint",
+      error: { code: "RELAIS_ERR_HTTP_BAD_REQUEST" },
+    });
+  });
+  it("wrong parameter types are 400", async () => {
+    for (const payload of [{ parameters: [{ name: { x: 1 } }] }, { parameters: 7 }, { parameters: [3] }]) {
+      const r = await http.app.inject({
+        method: "POST",
+        url: `${R}/setpoint/SET`,
+        headers: bearer("user-token"),
+        payload,
+      });
+      expect(r.statusCode).toBe(400);
+      expect(r.json()).toMatchObject({
+        type: "SET_RESPONSE",
+        error: { code: "RELAIS_ERR_HTTP_BAD_REQUEST" },
+      });
+    }
+    const id = await http.app.inject({
+      method: "GET",
+      url: "/api/v1/apps/abc",
+      headers: bearer("boot-admin"),
+    });
+    expect(id.statusCode).toBe(400);
+    expect(id.json().error.code).toBe("RELAIS_ERR_HTTP_BAD_REQUEST");
+  });
+  it("a body over 1 MiB is 413 in the envelope", async () => {
+    const r = await http.app.inject({
+      method: "POST",
+      url: `${R}/setpoint/SET`,
+      headers: { ...bearer("user-token"), "content-type": "application/json" },
+      payload: JSON.stringify({ parameters: [{ name: "value", value: "x".repeat(1024 * 1024) }] }),
+    });
+    expect(r.statusCode).toBe(413);
+    expect(r.json()).toMatchObject({
+      statusCode: 413,
+      type: "SET_RESPONSE",
+      error: { code: "RELAIS_ERR_HTTP_BODY_TOO_LARGE" },
+    });
+  });
+  it("unknown routes are 404 JSON with a code", async () => {
+    const r = await http.app.inject({ method: "GET", url: "/sensinact/nothing/here" });
+    expect(r.statusCode).toBe(404);
+    expect(r.json().error.code).toBe("RELAIS_ERR_HTTP_NOT_FOUND");
+  });
+});
+
+describe("auth", () => {
+  it("bad credentials are 401; the admin token is ADMIN", async () => {
+    const bad = await http.app.inject({ method: "GET", url: "/api/v1/apps", headers: bearer("wrong") });
+    expect(bad.statusCode).toBe(401);
+    expect(bad.headers["www-authenticate"]).toContain("Bearer");
+    const none = await http.app.inject({ method: "GET", url: "/api/v1/apps" });
+    expect(none.statusCode).toBe(401);
+    const user = await http.app.inject({ method: "GET", url: "/api/v1/apps", headers: bearer("user-token") });
+    expect(user.statusCode).toBe(403);
+    const admin = await http.app.inject({
+      method: "GET",
+      url: "/api/v1/apps",
+      headers: bearer("boot-admin"),
+    });
+    // No app store was passed: the route exists and says the store is unavailable.
+    expect(admin.statusCode).toBe(503);
+    expect(admin.json().error.code).toBe("RELAIS_ERR_HTTP_UNAVAILABLE");
+  });
+});
+
+describe("health and docs", () => {
+  it("health is public", async () => {
+    expect((await http.app.inject({ method: "GET", url: "/health/live" })).statusCode).toBe(200);
+    const r = await http.app.inject({ method: "GET", url: "/health/ready" });
+    expect(r.json()).toEqual({ status: "up", components: { database: { up: true } } });
+  });
+  it("the OpenAPI document lists the routes", async () => {
+    const r = await http.app.inject({ method: "GET", url: "/docs/json" });
+    expect(r.statusCode).toBe(200);
+    const doc = r.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toContain(
+      "/sensinact/providers/{provider}/services/{service}/resources/{resource}/GET",
+    );
+    expect(Object.keys(doc.paths)).toContain("/api/v1/apps");
+  });
+});
