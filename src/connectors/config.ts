@@ -441,6 +441,8 @@ function parseMqtt(c: Checker, doc: Obj): MqttConnectorConfig {
       if (tp) c.add(`${p}/topic`, tp);
       const format = c.oneOf(x, "format", p, ["plain", "json", "senml"] as const, "plain") ?? "plain";
       const sub: MqttSubscriptionConfig = { topic, format };
+      // An unknown format was reported above; its other members cannot be judged.
+      if (x.format !== undefined && x.format !== format) return;
       if (format === "plain") {
         // Reuse the mapping compiler for target templates and types: a plain payload is a pointer "".
         const entry: Obj = { target: x.target, pointer: "" };

@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { MqttClient } from "mqtt";
 import { encodePack } from "../../src/senml/index.js";
-import type { Gateway } from "../../src/core/gateway.js";
 import { systemClock } from "../../src/core/ports.js";
 import { createConnectors, type ConnectorManager, type MqttConnector } from "../../src/connectors/index.js";
 import {
