@@ -159,7 +159,9 @@ export const postgresService = {
     const runId = `${process.pid}_${randomBytes(4).toString("hex")}`;
     const base = { host: "127.0.0.1", user: "postgres", runId, template: `relais_tpl_${runId}` };
     let info: PostgresInfo;
-    if (await canConnect(urlOf({ ...base, port: 5432 }, "test"))) {
+    // RELAIS_TEST_POSTGRES=private: use a private cluster even when 5432 answers (to test this path).
+    const forcePrivate = process.env.RELAIS_TEST_POSTGRES === "private";
+    if (!forcePrivate && (await canConnect(urlOf({ ...base, port: 5432 }, "test")))) {
       info = { ...base, port: 5432, adminDatabase: "test", origin: "server", binDir: findPostgresBinDir() };
     } else {
       const binDir = findPostgresBinDir();
@@ -178,6 +180,9 @@ export const postgresService = {
     }
     provided = info;
     project.provide("relaisPostgres", info);
+    console.log(
+      `postgres ready on 127.0.0.1:${info.port} (${info.origin === "server" ? "existing server" : `private cluster from ${info.binDir ?? "?"}`}), template ${info.template}`,
+    );
   },
 
   async teardown(): Promise<void> {
