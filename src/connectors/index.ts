@@ -74,3 +74,4 @@ export async function createConnectors(
   bridge.bind(manager);
   return { manager, bridge };
 }
+export { connectorsProbe, registerConnectorMetrics, type ConnectorStatusSource } from "./observability.js";
