@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { RelaisError } from "../core/errors.js";
-import { encodeJson, encodePack, parsePack, resolve, type SenmlFormat } from "../senml/index.js";
+import { encodeJson, encodePack, parsePack, resolveInput, type SenmlFormat } from "../senml/index.js";
 
 const FORMATS = ["json", "cbor", "xml"] as const;
 
@@ -54,7 +54,7 @@ export function registerSenmlCommands(program: Command): void {
     .addOption(new Option("--in <format>", "input representation (default: detected)").choices(FORMATS))
     .action(async (file: string, opts: { now?: string; in?: SenmlFormat }) => {
       const now = parseNow(opts.now);
-      const records = resolve(parsePack(readInput(file), opts.in), { now });
+      const records = resolveInput(readInput(file), { now, format: opts.in });
       await write(`${encodeJson(records)}\n`);
     });
 

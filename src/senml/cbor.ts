@@ -28,8 +28,8 @@ const encoder = new Encoder({
   useFloat32: FLOAT32_OPTIONS.NEVER,
 });
 
-/** Parse and validate a SenML CBOR pack or SensML stream. */
-export function parseCbor(input: Uint8Array, options?: ParseOptions): SenmlPack {
+/** Decode CBOR and translate integer labels: the records, not yet validated. */
+export function decodeCbor(input: Uint8Array, options?: ParseOptions): unknown {
   checkSize(input.length, options);
   let raw: unknown;
   try {
@@ -47,9 +47,14 @@ export function parseCbor(input: Uint8Array, options?: ParseOptions): SenmlPack 
   if (!Array.isArray(raw)) {
     throw senmlError("RELAIS_ERR_SENML_NOT_A_PACK", "A SenML pack must be a CBOR array of maps");
   }
-  const records: unknown[] = new Array<unknown>(raw.length);
-  for (let i = 0; i < raw.length; i++) records[i] = labelled(raw[i], i);
-  return validatePack(records, "bytes");
+  const records: unknown[] = [];
+  for (let i = 0; i < raw.length; i++) records.push(labelled(raw[i], i));
+  return records;
+}
+
+/** Parse and validate a SenML CBOR pack or SensML stream. */
+export function parseCbor(input: Uint8Array, options?: ParseOptions): SenmlPack {
+  return validatePack(decodeCbor(input, options), "bytes");
 }
 
 /** Translate a CBOR map to an object keyed by SenML labels. */

@@ -1,9 +1,11 @@
 /** Format-independent entry points: detect the representation, parse, encode. */
-import { parseCbor, encodeCbor } from "./cbor.js";
+import { decodeCbor, encodeCbor, parseCbor } from "./cbor.js";
 import { senmlError } from "./errors.js";
-import { encodeJson, parseJson, type ParseOptions } from "./json.js";
+import { decodeJson, encodeJson, parseJson, type ParseOptions } from "./json.js";
+import { resolve, type ResolveOptions } from "./resolve.js";
 import type { ResolvedRecord, SenmlFormat, SenmlPack, SenmlRecord } from "./types.js";
-import { encodeXml, parseXml } from "./xml.js";
+import { typedRecords } from "./validate.js";
+import { decodeXml, encodeXml, parseXml } from "./xml.js";
 
 /**
  * Guess the representation from the first significant byte: '[' JSON, '<' XML, a CBOR array
@@ -51,5 +53,34 @@ export function encodePack(pack: readonly (SenmlRecord | ResolvedRecord)[], form
       return encodeCbor(pack);
     case "xml":
       return new TextEncoder().encode(encodeXml(pack));
+  }
+}
+
+/**
+ * Parse, validate and resolve in one pass over the records: the same checks as parsePack followed
+ * by resolve, without walking the pack twice. The fast path for received packs.
+ */
+export function resolveJson(
+  input: string | Uint8Array,
+  options: ResolveOptions & ParseOptions,
+): ResolvedRecord[] {
+  return resolve(typedRecords(decodeJson(input, options), "base64url"), options);
+}
+
+/** parsePack + resolve in one pass; the representation is detected when not given. */
+export function resolveInput(
+  input: Uint8Array,
+  options: ResolveOptions & ParseOptions & { readonly format?: SenmlFormat | undefined },
+): ResolvedRecord[] {
+  const f = options.format ?? detectFormat(input);
+  switch (f) {
+    case "json":
+      return resolveJson(input, options);
+    case "cbor":
+      return resolve(typedRecords(decodeCbor(input, options), "bytes"), options);
+    case "xml":
+      return resolve(typedRecords(decodeXml(input, options), "base64url"), options);
+    case undefined:
+      return resolve(parsePack(input), options); // throws the syntax error
   }
 }

@@ -15,6 +15,8 @@ import {
   parsePack,
   parseXml,
   resolve,
+  resolveInput,
+  resolveJson,
   type SenmlPack,
   type SenmlRecord,
 } from "./index.js";
@@ -27,6 +29,7 @@ const RUNS = {
   cborBytes: 2000,
   xmlBytes: 1500,
   randomBytes: 1000,
+  fused: 1000,
 } as const;
 
 const NOW = 1_700_000_000;
@@ -211,6 +214,33 @@ describe("SenML property tests", () => {
         survive(() => parseJson(JSON.stringify(raw)));
       }),
       { numRuns: RUNS.jsonStructure },
+    );
+  });
+
+  it("the one-pass resolveJson/resolveInput agree with parse + resolve, on mutated input too", () => {
+    const outcome = (fn: () => unknown) => {
+      try {
+        return { ok: fn() };
+      } catch (e) {
+        expectSenmlError(e);
+        return { error: true };
+      }
+    };
+    fc.assert(
+      fc.property(
+        validPack.chain((p) =>
+          fc.oneof(
+            fc.constant(new TextEncoder().encode(encodeJson(p))),
+            mutateBytes(new TextEncoder().encode(encodeJson(p))),
+          ),
+        ),
+        (bytes) => {
+          const twoPass = outcome(() => resolve(parseJson(bytes), { now: NOW }));
+          expect(outcome(() => resolveJson(bytes, { now: NOW }))).toEqual(twoPass);
+          expect(outcome(() => resolveInput(bytes, { now: NOW, format: "json" }))).toEqual(twoPass);
+        },
+      ),
+      { numRuns: RUNS.fused },
     );
   });
 

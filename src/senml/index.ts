@@ -3,19 +3,20 @@ export * from "./types.js";
 export { encodeBase64url, decodeBase64url } from "./base64url.js";
 export { pointerTo } from "./errors.js";
 export { isValidName } from "./names.js";
-export { validatePack, validateRecord, type DataValueForm } from "./validate.js";
+export { validatePack, validateRecord, typedRecords, type DataValueForm } from "./validate.js";
 export { resolve, type ResolveOptions } from "./resolve.js";
 export {
   parseJson,
+  decodeJson,
   encodeJson,
   encodeJsonRecord,
   utf8Length,
   DEFAULT_MAX_INPUT_BYTES,
   type ParseOptions,
 } from "./json.js";
-export { parseCbor, encodeCbor, type CborEncodeOptions } from "./cbor.js";
-export { parseXml, encodeXml, SENML_XML_NAMESPACE, type XmlEncodeOptions } from "./xml.js";
-export { detectFormat, parsePack, encodePack } from "./codec.js";
+export { parseCbor, decodeCbor, encodeCbor, type CborEncodeOptions } from "./cbor.js";
+export { parseXml, decodeXml, encodeXml, SENML_XML_NAMESPACE, type XmlEncodeOptions } from "./xml.js";
+export { detectFormat, parsePack, encodePack, resolveJson, resolveInput } from "./codec.js";
 export {
   splitFullName,
   joinFullName,

@@ -38,8 +38,8 @@ export function utf8Text(input: Uint8Array): string {
   }
 }
 
-/** Parse and validate a SenML JSON pack (or SensML stream: the same array form). */
-export function parseJson(input: string | Uint8Array, options?: ParseOptions): SenmlPack {
+/** Size check, strict UTF-8 and JSON.parse: the decoded value, not yet validated. */
+export function decodeJson(input: string | Uint8Array, options?: ParseOptions): unknown {
   let text: string;
   if (typeof input === "string") {
     // A string of n UTF-16 units has at least n UTF-8 bytes; count exactly only near the limit.
@@ -50,9 +50,8 @@ export function parseJson(input: string | Uint8Array, options?: ParseOptions): S
     checkSize(input.length, options);
     text = utf8Text(input);
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw senmlError(
       "RELAIS_ERR_SENML_SYNTAX",
@@ -63,7 +62,11 @@ export function parseJson(input: string | Uint8Array, options?: ParseOptions): S
       e,
     );
   }
-  return validatePack(raw, "base64url");
+}
+
+/** Parse and validate a SenML JSON pack (or SensML stream: the same array form). */
+export function parseJson(input: string | Uint8Array, options?: ParseOptions): SenmlPack {
+  return validatePack(decodeJson(input, options), "base64url");
 }
 
 /** Bytes of the UTF-8 encoding of a string (lone surrogates count as U+FFFD, 3 bytes). */

@@ -113,10 +113,11 @@ export function walkPack(pack: SenmlPack, out: ResolvedRecord[] | null, now: num
         throw senmlError("RELAIS_ERR_SENML_NAME", `n has a character not allowed in names at ${bad}`, i, "n");
       }
     }
-    const name = n === undefined ? bn : bn + n;
-    if (name.length === 0 || !goodFirstChar(name)) {
+    // Check the first character on bn or n, not on bn + n: reading a concatenation flattens it.
+    const head = bn.length > 0 ? bn : (n ?? "");
+    if (head.length === 0 || !goodFirstChar(head)) {
       const msg =
-        name.length === 0
+        head.length === 0
           ? "The record has no name (bn + n is empty)"
           : "A name must start with a letter or a digit";
       throw bn.length > 0
@@ -149,7 +150,7 @@ export function walkPack(pack: SenmlPack, out: ResolvedRecord[] | null, now: num
     let t = r.t === undefined ? bt : bt + r.t;
     if (t < RELATIVE_TIME_LIMIT) t = now + t;
     if (!Number.isFinite(t)) throw overflow(i, r.t === undefined ? "bt" : "t");
-    const rec: ResolvedRecord = { n: name, t };
+    const rec: ResolvedRecord = { n: n === undefined ? bn : bn + n, t };
     const u = r.u ?? bu;
     if (u !== undefined) rec.u = u;
     if (hasNumeric) {

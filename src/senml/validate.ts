@@ -167,13 +167,19 @@ export function validateRecord(raw: unknown, i: number, form: DataValueForm): Se
   return r;
 }
 
-/** Validate a decoded pack: an array of records, each typed, then the pack-level rules (§4). */
-export function validatePack(raw: unknown, form: DataValueForm): SenmlPack {
+/** Type every record of a decoded pack; the pack-level rules (§4) are left to walkPack/resolve. */
+export function typedRecords(raw: unknown, form: DataValueForm): SenmlPack {
   if (!Array.isArray(raw)) {
     throw senmlError("RELAIS_ERR_SENML_NOT_A_PACK", "A SenML pack must be an array of records");
   }
-  const pack: SenmlPack = new Array<SenmlRecord>(raw.length);
-  for (let i = 0; i < raw.length; i++) pack[i] = validateRecord(raw[i], i, form);
+  const pack: SenmlPack = [];
+  for (let i = 0; i < raw.length; i++) pack.push(validateRecord(raw[i], i, form));
+  return pack;
+}
+
+/** Validate a decoded pack: an array of records, each typed, then the pack-level rules (§4). */
+export function validatePack(raw: unknown, form: DataValueForm): SenmlPack {
+  const pack = typedRecords(raw, form);
   walkPack(pack, null, 0);
   return pack;
 }

@@ -238,6 +238,11 @@ function typedAttribute(label: string, text: string, index: number): unknown {
 
 /** Parse and validate SenML XML (a <sensml> pack or stream). */
 export function parseXml(input: string | Uint8Array, options?: ParseOptions): SenmlPack {
+  return validatePack(decodeXml(input, options), "base64url");
+}
+
+/** Read the strict XML subset: one object of typed attributes per <senml>, not yet validated. */
+export function decodeXml(input: string | Uint8Array, options?: ParseOptions): unknown {
   let text: string;
   if (typeof input === "string") {
     checkSize(input.length, options);
@@ -311,7 +316,7 @@ export function parseXml(input: string | Uint8Array, options?: ParseOptions): Se
   }
   reader.skipMisc();
   if (reader.pos < text.length) reader.fail("RELAIS_ERR_SENML_SYNTAX", "Content after the root element");
-  return validatePack(records, "base64url");
+  return records;
 }
 
 function escapeAttribute(value: string, index: number, label: string): string {
