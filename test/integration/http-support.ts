@@ -24,7 +24,9 @@ export interface TestGateway {
   basic(user: string, password: string): string;
 }
 
-export async function startTestGateway(extra: Partial<HttpDeps> = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  extra: Partial<HttpDeps> | ((gateway: Gateway) => Partial<HttpDeps>) = {},
+): Promise<TestGateway> {
   const clock = new FakeClock(Date.now());
   const scheduler = new ManualScheduler(clock);
   const crypto = new NodeCrypto({ cost: 2 ** 10 });
@@ -70,7 +72,7 @@ export async function startTestGateway(extra: Partial<HttpDeps> = {}): Promise<T
   const http = await buildHttpApp({
     gateway: coreNorthbound(gateway),
     logLevel: "silent",
-    ...extra,
+    ...(typeof extra === "function" ? extra(gateway) : extra),
   });
   return {
     gateway,

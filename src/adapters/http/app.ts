@@ -35,8 +35,11 @@ import { sensinactRoutes } from "./routes/sensinact.js";
 import { wsRoutes } from "./routes/ws.js";
 import { SseStreams } from "./sse.js";
 
-/** Who may call a route: anyone without looking at credentials, any caller (policy decides), ADMIN. */
-export type RouteAuth = "public" | "caller" | "admin";
+/**
+ * Who may call a route: anyone without looking at credentials; any caller, anonymous included (the
+ * core policy decides); an authenticated caller; an ADMIN.
+ */
+export type RouteAuth = "public" | "caller" | "user" | "admin";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -209,9 +212,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
       return;
     }
     req.caller = await auth.resolve(req);
-    if (mode === "admin") {
+    if (mode === "admin" || mode === "user") {
       if (req.caller.name === null) throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
-      if (!atLeast(req.caller, "ADMIN")) throw new RelaisError("RELAIS_ERR_HTTP_FORBIDDEN");
+      if (mode === "admin" && !atLeast(req.caller, "ADMIN"))
+        throw new RelaisError("RELAIS_ERR_HTTP_FORBIDDEN");
     }
   });
 

@@ -16,7 +16,8 @@ const docs: FastifyPluginAsync = async (app) => {
       info: {
         title: "Relais northbound API",
         description:
-          "sensiNact-compatible REST (/sensinact), admin API (/api/v1), health and metrics. Error codes: docs/errors.md.",
+          "sensiNact-compatible REST (/sensinact), admin API (/api/v1), health and metrics. Error codes: docs/errors.md. " +
+          "WebSocket: GET /sensinact/ws (requests {requestId, method, uri, parameters}; SUBSCRIPTION_NOTIFICATION frames).",
         version: "0.1.0",
       },
       components: {
@@ -34,9 +35,10 @@ const docs: FastifyPluginAsync = async (app) => {
     transform: ({ schema, url, route }) => {
       const auth = route.config?.auth;
       const s = { ...(schema as Record<string, unknown>) };
-      if (auth === "admin") s["security"] = [{ bearer: [] }, { basic: [] }];
+      if (auth === "admin" || auth === "user") s["security"] = [{ bearer: [] }, { basic: [] }];
       else if (auth === "public") s["security"] = [];
       else s["security"] = [{}, { bearer: [] }, { basic: [] }];
+      if (auth === "admin") s["x-relais-access"] = "ADMIN";
       return { schema: s, url };
     },
   });

@@ -3,8 +3,8 @@
  * handed to the SenML connector's ingest function on behalf of the caller.
  */
 import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync } from "fastify";
 import { RelaisError } from "../../../core/errors.js";
+import type { FastifyPluginAsync } from "fastify";
 import type { HttpCaller } from "../ports.js";
 import { replies } from "../schemas.js";
 
@@ -31,10 +31,10 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
   app.addContentTypeParser(Object.keys(TYPES), { parseAs: "buffer" }, (_req, body, done) => {
     done(null, body);
   });
-  app.post<{ Body: Buffer }>(
+  app.post<{ Body: Buffer | undefined }>(
     "/ingest/senml",
     {
-      config: { auth: "caller" },
+      config: { auth: "user" },
       schema: {
         tags: ["admin"],
         summary: "Ingest a SenML pack (JSON or CBOR) into the local model",
@@ -43,7 +43,11 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app,
       },
     },
     async (req) => {
-      if (req.caller.name === null) throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
+      if (!Buffer.isBuffer(req.body) || req.body.length === 0)
+        throw new RelaisError(
+          "RELAIS_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE",
+          "Send a SenML pack as application/senml+json or application/senml+cbor",
+        );
       const ct = (req.headers["content-type"] ?? "")
         .split(";")[0]!
         .trim()
