@@ -132,4 +132,41 @@ describe("SimulatorConnector", () => {
     scheduler.advance(5000);
     expect(sim.ticks).toBe(0);
   });
+
+  it("keeps working across a gateway restart (values restored, actions re-declared)", async () => {
+    const clock = new FakeClock();
+    const scheduler = new ManualScheduler(clock);
+    const valueStore = new MemoryValueStore();
+    const securityStore = new MemorySecurityStore();
+    const boot = async () => {
+      const gw = new Gateway({
+        clock,
+        scheduler,
+        valueStore,
+        securityStore,
+        crypto: new InsecureTestCrypto(),
+      });
+      const sim = new SimulatorConnector({ devices: defaultFleet(1), seed: 5, scheduler });
+      await gw.registerConnector(sim);
+      await gw.start();
+      return gw;
+    };
+    const gw1 = await boot();
+    scheduler.advance(5000);
+    const energy = gw1.get(ANONYMOUS, "/meter-1/power/energy");
+    await gw1.stop();
+    const gw2 = await boot();
+    // The ACTION was restored without its parameters (they are not persisted); re-declaring restores them.
+    expect(gw2.describeResource(ADMIN, "thermostat-1", "climate", "setTemperature")).toMatchObject({
+      response: { parameters: [{ name: "target", type: "float" }] },
+    });
+    expect(gw2.connectorStatus()).toEqual([{ id: "simulator", running: true, error: null }]);
+    const act = await gw2.act(ADMIN, "/thermostat-1/climate/setTemperature", { target: 10 });
+    expect(act).toMatchObject({
+      statusCode: 200,
+      response: { status: "EXECUTED", result: { target: 10, mode: "cooling" } },
+    });
+    expect("response" in energy && typeof energy.response.value).toBe("number");
+    await gw2.stop();
+  });
 });

@@ -39,7 +39,8 @@ export interface ResourceNode {
   value: unknown;
   timestamp: number | null;
   readonly metadata: Map<string, MetadataEntry>;
-  readonly parameters: readonly ActionParameter[];
+  /** ACTION only; replaced when the resource is re-declared (parameters are not persisted). */
+  parameters: readonly ActionParameter[];
   /** Id of the owning connector, or null (data-first / federation / admin). */
   owner: string | null;
   /**
@@ -156,6 +157,7 @@ export class ResourceModel {
         });
       }
       if (owner !== null) existing.owner = owner;
+      if (decl.parameters !== undefined) existing.parameters = decl.parameters;
       this.applyDeclaredValues(existing, decl);
       return existing;
     }
@@ -212,6 +214,8 @@ export class ResourceModel {
   /** Creates everything a connector declares. */
   declare(decl: ProviderDeclaration, owner: string | null): void {
     this.ensureProvider(decl.name, owner).owner = owner;
+    // A provider restored from the store (owner null) is taken over with its admin service.
+    for (const r of ADMIN_RESOURCES) this.ensureResource(decl.name, ADMIN_SERVICE, r, owner);
     for (const s of decl.services) {
       for (const r of s.resources) this.ensureResource(decl.name, s.name, r, owner);
     }
