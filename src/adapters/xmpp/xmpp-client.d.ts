@@ -80,6 +80,7 @@ declare module "@xmpp/client" {
     on(event: "error", listener: (err: Error) => void): this;
     on(event: string, listener: (...args: unknown[]) => void): this;
     removeAllListeners(event?: string): this;
+    removeListener(event: string, listener: (...args: never[]) => void): this;
   }
 
   export function client(options: ClientOptions): Client;

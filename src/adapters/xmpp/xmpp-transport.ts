@@ -59,6 +59,11 @@ export interface XmppTransportOptions {
   allowInsecure?: boolean;
   /** Inbound guard: larger bodies are refused with policy-violation. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Flow control: when this many handler calls are pending, stop reading the socket (TCP pushes
+   * back on the server) until half of them settled. Default 256.
+   */
+  maxInFlight?: number;
   /** Ping when nothing arrived for this long (ms). Default 3 000 (worst-case detection ≈ 2 × interval + timeout = 10 s, R2). */
   pingIntervalMs?: number;
   /** A ping unanswered for this long (ms) declares the link dead. Default 4 000. */
@@ -110,6 +115,8 @@ export class XmppTransport implements Transport {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private livenessTimer: NodeJS.Timeout | null = null;
   private lastInbound = 0;
+  private inFlight = 0;
+  private readPaused = false;
   private pingInFlight = false;
   private connecting: Promise<void> | null = null;
   /** Set when an attempt fails for a reason retrying cannot fix (credentials, TLS policy). */
@@ -131,6 +138,7 @@ export class XmppTransport implements Transport {
       resource: options.resource ?? "relais",
       allowInsecure: options.allowInsecure ?? false,
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      maxInFlight: options.maxInFlight ?? 256,
       pingIntervalMs: options.pingIntervalMs ?? 3_000,
       pingTimeoutMs: options.pingTimeoutMs ?? 4_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -269,11 +277,16 @@ export class XmppTransport implements Transport {
       await withTimeout(x.start(), this.o.connectTimeoutMs, "XMPP connect");
       rawSocket(x)?.setNoDelay(true); // again: STARTTLS replaced the socket
       await x.send(xml("presence")); // RFC 6121 §4.2: without it, bare-JID messages go offline
+      // The server handles a stream's stanzas in order: once this ping is answered, our presence
+      // is in effect. Without the wait, a peer's message can race it into offline storage
+      // (observed under load: the message then waits for the next login).
+      await x.iqCaller.request(this.pingStanza(), this.o.connectTimeoutMs);
       if (this.xmpp !== x || !this.started) {
         await this.closeClient(x, true);
         return;
       }
       this.attempt = 0;
+      this.readPaused = false;
       this.lastInbound = Date.now();
       this.startLiveness(x);
       this.setState("online");
@@ -381,13 +394,11 @@ export class XmppTransport implements Transport {
     const sm = x.streamManagement;
     // the library requests acks only when traffic pauses: keep its resend queue short ourselves
     if (sm.enabled && sm.outbound_q.length > 0) x.write('<r xmlns="urn:xmpp:sm:3"/>').catch(() => undefined);
+    // while we stop reading on purpose (flow control), silence proves nothing
+    if (this.readPaused) this.lastInbound = Date.now();
     if (this.pingInFlight || Date.now() - this.lastInbound < this.o.pingIntervalMs) return;
     this.pingInFlight = true;
-    const ping = xml(
-      "iq",
-      { type: "get", to: this.domain, id: randomUUID() },
-      xml("ping", { xmlns: "urn:xmpp:ping" }),
-    );
+    const ping = this.pingStanza();
     x.iqCaller
       .request(ping, this.o.pingTimeoutMs)
       .then(
@@ -403,6 +414,15 @@ export class XmppTransport implements Transport {
       .finally(() => {
         if (this.xmpp === x) this.pingInFlight = false;
       });
+  }
+
+  /** XEP-0199 ping to our server. */
+  private pingStanza(): Element {
+    return xml(
+      "iq",
+      { type: "get", to: this.domain, id: randomUUID() },
+      xml("ping", { xmlns: "urn:xmpp:ping" }),
+    );
   }
 
   // ---- inbound ---------------------------------------------------------------------------------
@@ -431,31 +451,47 @@ export class XmppTransport implements Transport {
         this.reply(x, buildError(inbound.replyTo, inbound.replyId, inbound.verdict));
         return;
       case "message":
-        void this.deliver(inbound);
+        void this.deliver(x, inbound);
         return;
     }
   }
 
-  private async deliver(m: Extract<Inbound, { kind: "message" }>): Promise<void> {
+  private async deliver(x: Client, m: Extract<Inbound, { kind: "message" }>): Promise<void> {
     const handler = this.handlers.message;
     if (!handler) {
       this.log.warn({ id: m.stanza.id }, "xmpp.no_handler: message left unanswered");
       return;
     }
     let verdict: InboundVerdict;
+    this.inFlight += 1;
+    if (this.inFlight >= this.o.maxInFlight) this.setReading(false);
     try {
       verdict = await handler(m.stanza);
     } catch (e) {
       // no answer at all: the sender keeps the message and resends it with the same id
       this.log.warn({ id: m.stanza.id, from: m.stanza.from, err: e }, "xmpp.handler_failed");
       return;
+    } finally {
+      this.inFlight -= 1;
+      if (this.readPaused && this.inFlight <= this.o.maxInFlight / 2) this.setReading(true);
     }
-    const x = this.xmpp;
-    if (!x || this._state !== "online") return; // the sender resends; dedup makes it harmless
+    // answer on the stream the message came in on, if it is still ours (offline storage is
+    // flushed before we call ourselves online); otherwise the sender resends, dedup absorbs it
+    if (this.xmpp !== x) return;
     if (verdict.kind === "accepted") {
       if (m.wantsReceipt) this.reply(x, buildReceipt(m.replyTo, m.replyId, randomUUID()));
     } else {
       this.reply(x, buildError(m.replyTo, m.replyId, verdict));
+    }
+  }
+
+  private setReading(on: boolean): void {
+    const sock = this.xmpp ? rawSocket(this.xmpp) : null;
+    this.readPaused = !on;
+    if (on) sock?.resume();
+    else {
+      sock?.pause();
+      this.log.debug({ inFlight: this.inFlight }, "xmpp.backpressure");
     }
   }
 
