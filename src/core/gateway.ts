@@ -13,6 +13,21 @@
  *   never 403. A visible resource whose method the kind does not support → ACCESS_NOT_ALLOWED (405);
  *   a method the policy refuses → SECURITY_UNAUTHENTICATED (401, anonymous caller) or
  *   SECURITY_FORBIDDEN (403, authenticated caller).
+ *
+ * Wiring (main.ts / the demo):
+ *
+ *   const gateway = new Gateway({
+ *     clock: systemClock, crypto: new NodeCrypto(), valueStore, securityStore,
+ *     scheduler: timerScheduler, logger, bootstrapAdminToken: config.adminToken,
+ *   });
+ *   await gateway.registerConnector(new SimulatorConnector({ devices: defaultFleet(2), scheduler: timerScheduler }));
+ *   await gateway.start();
+ *   const caller = await gateway.authenticateHeader(req.headers.authorization);
+ *   const envelope = gateway.get(caller, "/meter-1/power/active");   // reply with envelope.statusCode
+ *   // "partner-beta may create and SET under providers ext-*":
+ *   await gateway.setPolicy(admin, withGrant(gateway.getPolicy(admin), ["ext-*"], "partner-beta", ["SET", "CREATE"]));
+ *   gateway.applyUpdates(await gateway.principalOf("partner-beta"), updates);
+ *   await gateway.stop();   // stops connectors, flushes values
  */
 import { RelaisError } from "./errors.js";
 import {
