@@ -22,9 +22,9 @@ import {
 } from "./index.js";
 
 const RUNS = {
-  roundTrip: 1500,
+  roundTrip: 1200,
   idempotent: 1000,
-  jsonStructure: 3000,
+  jsonStructure: 2500,
   jsonBytes: 1500,
   cborBytes: 2000,
   xmlBytes: 1500,
