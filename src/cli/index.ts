@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { isRelaisError } from "../core/errors.js";
 import { registerSenmlCommands } from "./senml.js";
 import { registerAdminCommands } from "./admin.js";
+import { registerRunCommands } from "./run.js";
 
 export function buildProgram(): Command {
   const program = new Command("relais")
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   // command groups register here (one import and one call each)
   registerSenmlCommands(program);
   registerAdminCommands(program);
+  registerRunCommands(program);
   return program;
 }
 
