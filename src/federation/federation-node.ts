@@ -346,7 +346,12 @@ export class FederationNode {
     void (async () => {
       do {
         this.inboxKick.again = false;
-        await this.runJob("fetch-inbox", { scheduled: true });
+        const r = await this.runJob("fetch-inbox", { scheduled: true });
+        // Held elsewhere (another instance, or a run that is ending): try again shortly.
+        if (!r.ran) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          this.inboxKick.again = true;
+        }
       } while (this.inboxKick.again && this.started);
       this.inboxKick.running = false;
     })();

@@ -83,9 +83,11 @@ export class FaultTransport implements Transport {
   private handlers: Partial<TransportEvents> = {};
   /** Called with each verdict before it is answered; return false to answer nothing (crash). */
   beforeAnswer: ((s: FederationStanza, v: InboundVerdict) => boolean) | null = null;
-  /** Called after each successful send. */
-  afterSend: ((s: OutgoingStanza) => void) | null = null;
+  /** Called after each successful send; send() resolves only when its promise does. */
+  afterSend: ((s: OutgoingStanza) => Promise<void> | void) | null = null;
   cut = false;
+  /** Receipts to lose once (as when the server did not keep them for a dead session). */
+  readonly dropReceipts = new Set<string>();
 
   constructor(readonly inner: XmppTransport) {
     inner.on("message", async (s) => {
@@ -98,6 +100,7 @@ export class FaultTransport implements Transport {
       return v;
     });
     inner.on("receipt", (id, from) => {
+      if (this.dropReceipts.delete(id)) return;
       if (!this.cut) this.handlers.receipt?.(id, from);
     });
     inner.on("bounce", (id, from, c, t) => {
@@ -122,10 +125,14 @@ export class FaultTransport implements Transport {
   stop(): Promise<void> {
     return this.inner.stop();
   }
+  /** Called before each send; true: this is the last thing the instance does (it hears nothing after). */
+  lastSend: ((s: OutgoingStanza) => boolean) | null = null;
+
   async send(s: OutgoingStanza): Promise<void> {
     if (this.cut) throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "crashed");
+    if (this.lastSend?.(s)) this.cut = true;
     await this.inner.send(s);
-    this.afterSend?.(s);
+    await this.afterSend?.(s);
   }
 }
 
@@ -170,6 +177,9 @@ export class GatewayUnderTest {
     return this.current;
   }
 
+  /** Receipts the next instance loses (see FaultTransport.dropReceipts). */
+  readonly dropReceiptsNext = new Set<string>();
+
   async start(): Promise<Instance> {
     const db = new KillableDatabase(
       new PgDatabase(this.spec.dbUrl, { max: 6, applicationName: this.spec.name }),
@@ -196,6 +206,8 @@ export class GatewayUnderTest {
       logger: silentLogger,
     });
     const transport = new FaultTransport(xmpp);
+    for (const id of this.dropReceiptsNext) transport.dropReceipts.add(id);
+    this.dropReceiptsNext.clear();
     const node = new FederationNode({
       gateway,
       stores,
@@ -343,4 +355,83 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A (sender) and B (receiver) wired as in RELIABILITY.md's fault setup: A's dev-* → B's ext-dev-*. */
+export async function wirePair(a: GatewayUnderTest, b: GatewayUnderTest): Promise<void> {
+  const { addConsumer, registerPartner } = await import("../../src/federation/testing/fixtures.js");
+  await registerPartner(
+    { gateway: b.i.gateway, stores: b.i.stores, jid: b.jid },
+    { senderJid: a.jid, federatedUser: "alice@a", account: "partner-a" },
+  );
+  await addConsumer(
+    { gateway: a.i.gateway, stores: a.i.stores, jid: a.jid },
+    {
+      targetJid: b.jid,
+      federatedUser: "alice@a",
+      account: "reader",
+      selector: "dev-*",
+      mapping: { provider: "ext-*" },
+    },
+  );
+  await a.i.node.refresh();
+  await b.i.node.refresh();
+}
+
+/**
+ * A's local system produces `total` records, `perPack` at a time, each batch extracted by
+ * push-outbox into one Outbox row (the sender is kicked at once). `onBatch(k)` runs after batch k
+ * (fault injection points); A may be restarted by it: the loop always uses the current instance.
+ */
+export async function produce(
+  a: GatewayUnderTest,
+  total: number,
+  perPack: number,
+  onBatch: (k: number, batches: number) => Promise<void> | void = () => undefined,
+): Promise<void> {
+  const batches = Math.ceil(total / perPack);
+  for (let k = 0; k < batches; k++) {
+    for (;;) {
+      await until(() => a.current !== null, 30_000, "A running");
+      const inst = a.i;
+      try {
+        // Seeding again after a crash is harmless: same values and timestamps.
+        seedRecords(inst.gateway, k * perPack, Math.min(perPack, total - k * perPack));
+        await inst.node.runJob("push-outbox");
+        break;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== "RELAIS_ERR_FED_JOB_BUSY" && code !== "RELAIS_ERR_DB_UNAVAILABLE") throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await onBatch(k, batches);
+  }
+}
+
+/**
+ * Waits until every Outbox row of A is delivered and B's Inbox holds nothing left to apply
+ * (running fetch-outbox / fetch-inbox now and then, as their cron ticks would).
+ */
+export async function drained(a: GatewayUnderTest, ms: number, b?: GatewayUnderTest): Promise<number> {
+  const t0 = Date.now();
+  await until(
+    async () => {
+      if (a.current === null || (b && b.current === null)) return false;
+      const c = await a.i.stores.outbox.countByStatus();
+      const outboxDone = c.pending + c.sending + c.sent === 0;
+      let inboxDone = true;
+      if (b) {
+        const ib = await b.i.stores.inbox.countByStatus();
+        inboxDone = ib.pending + ib.applying === 0;
+        if (!inboxDone) await b.i.node.runJob("fetch-inbox", { scheduled: true });
+      }
+      if (outboxDone && inboxDone) return true;
+      if (!outboxDone) await a.i.node.runJob("fetch-outbox", { scheduled: true });
+      return false;
+    },
+    ms,
+    "A's Outbox delivered and B's Inbox applied",
+  );
+  return Date.now() - t0;
 }
