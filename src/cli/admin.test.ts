@@ -237,12 +237,12 @@ describe("admin CLI on the PostgreSQL server", () => {
     await fresh.drop();
   });
 
-  it("adds and lists apps, users, user apps and consumers", { timeout: 120_000 }, async () => {
+  it("adds and lists apps, users, user apps and consumers", { timeout: 300_000 }, async () => {
     expect(await ok(["migrate"], env)).toContain("schema at version 1 (server database)");
     await scenario(env);
   });
 
-  it("never lets the canary password reach pg_dump or any output", { timeout: 60_000 }, async () => {
+  it("never lets the canary password reach pg_dump or any output", { timeout: 300_000 }, async () => {
     const dump = spawnSync(
       "pg_dump",
       ["-h", fresh.info.host, "-p", String(fresh.info.port), "-U", fresh.info.user, "--no-owner", fresh.name],
@@ -256,7 +256,7 @@ describe("admin CLI on the PostgreSQL server", () => {
     expect(transcript.join("\n")).not.toContain(CANARY);
   });
 
-  it("lists and retries outbox and inbox rows", { timeout: 60_000 }, async () => {
+  it("lists and retries outbox and inbox rows", { timeout: 300_000 }, async () => {
     const db = new PgDatabase(fresh.url);
     try {
       const outbox = new PgOutboxStore(db);
@@ -293,7 +293,7 @@ describe("admin CLI on the PostgreSQL server", () => {
     }
   });
 
-  it("sets and gets runtime configuration", { timeout: 60_000 }, async () => {
+  it("sets and gets runtime configuration", { timeout: 300_000 }, async () => {
     await ok(["config", "set", "jobs.fetch-outbox.schedule", "*/1 * * * *"], env);
     await ok(["config", "set", "limits.stanza", "65536"], env);
     expect((await ok(["config", "get", "limits.stanza"], env)).trim()).toBe("65536");
@@ -303,7 +303,7 @@ describe("admin CLI on the PostgreSQL server", () => {
     await fails(["config", "get", "no.such.key"], env, "RELAIS_ERR_CONFIG_UNKNOWN_KEY");
   });
 
-  it("rejects a bad environment with one coded line", { timeout: 60_000 }, async () => {
+  it("rejects a bad environment with one coded line", { timeout: 300_000 }, async () => {
     await fails(["app", "list"], { RELAIS_DATABASE_URL: fresh.url }, "RELAIS_ERR_SECRET_KEY_MISSING");
     await fails(["app", "list"], { ...env, RELAIS_SECRET_KEY: "c2hvcnQ=" }, "RELAIS_ERR_CONFIG_INVALID");
     await fails(
@@ -318,9 +318,38 @@ describe("admin CLI on the PostgreSQL server", () => {
     );
   });
 
+  it("removes consumers, user apps, users and apps (in that order)", { timeout: 300_000 }, async () => {
+    await ok(["user", "add", "bob@example.org"], env);
+    await ok(
+      ["userapp", "set", "--user", "bob@example.org", "--app", "2", "--credentials", '{"token":"t"}'],
+      env,
+    );
+    await fails(["user", "remove", "bob@example.org"], env, "RELAIS_ERR_DB_IN_USE");
+    await ok(["userapp", "remove", "--user", "bob@example.org", "--app", "beta@fed.local"], env);
+    await ok(["user", "remove", "bob@example.org"], env);
+    await fails(["user", "remove", "bob@example.org"], env, "RELAIS_ERR_DB_NOT_FOUND");
+    await fails(["consumer", "remove", "x"], env, "RELAIS_ERR_CLI_USAGE");
+    await ok(["app", "add", "--jid", "gamma@fed.local"], env);
+    await ok(
+      ["consumer", "add", "--user-app", "1", "--to", "gamma@fed.local", "--selector", "a/*/*", "--disabled"],
+      env,
+    );
+    const consumers = json(await ok(["consumer", "list", "--json"], env)) as {
+      id: number;
+      enabled: boolean;
+    }[];
+    expect(consumers.map((c) => c.enabled)).toEqual([true, false]);
+    await ok(["consumer", "remove", String(consumers[1]!.id)], env);
+    await ok(["app", "remove", "gamma@fed.local"], env);
+    expect((json(await ok(["app", "list", "--json"], env)) as { jid: string }[]).map((a) => a.jid)).toEqual([
+      "local@fed.local",
+      "beta@fed.local",
+    ]);
+  });
+
   it(
     "rotates a server key given on standard input; the old key is then refused",
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const next = generateSecretKey();
       const r = await cli(["secrets", "rotate", "--new-key-file", "-"], env, `${next}\n`);

@@ -2,6 +2,7 @@
  * The Inbox (seed §3.1, §3.3): messages received from the federation. Deduplicates on
  * (sender_jid, message_id) so a resent stanza is applied once (RELIABILITY.md S3, R4).
  */
+import { RelaisError } from "../../core/errors.js";
 import type { Clock } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import {
@@ -83,14 +84,18 @@ export class PgInboxStore implements InboxStore {
   }
 
   async insertIfAbsent(message: NewInboxMessage): Promise<{ inserted: boolean; message: InboxMessage }> {
-    const r = await this.db.query<Row>(`${INSERT_FROM_JSON} RETURNING ${COLS}`, [
-      JSON.stringify([encode(message)]),
-      this.now(),
-    ]);
-    if (r.rows[0]) return { inserted: true, message: toMessage(r.rows[0]) };
-    const existing = await this.find(message.senderJid, message.messageId);
-    if (!existing) throw new Error("inbox row vanished between insert and read"); // programmer error
-    return { inserted: false, message: existing };
+    // A conflicting row can vanish (purged) between the insert and the read: try again then.
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.db.query<Row>(`${INSERT_FROM_JSON} RETURNING ${COLS}`, [
+        JSON.stringify([encode(message)]),
+        this.now(),
+      ]);
+      if (r.rows[0]) return { inserted: true, message: toMessage(r.rows[0]) };
+      const existing = await this.find(message.senderJid, message.messageId);
+      if (existing) return { inserted: false, message: existing };
+      if (attempt >= 2)
+        throw new RelaisError("RELAIS_ERR_DB_UNAVAILABLE", "inbox row kept vanishing during insert");
+    }
   }
 
   async insertManyIfAbsent(
