@@ -286,7 +286,10 @@ export class EjabberdApi {
 
   /** Offline messages waiting for a user (mod_offline). */
   async offlineCount(user: string, host = this.info.domain): Promise<number> {
-    return Number(await this.call("get_offline_count", { user, host }));
+    const r = await this.call("get_offline_count", { user, host });
+    const n = typeof r === "object" && r !== null && "value" in r ? Number(r.value) : Number(r);
+    if (!Number.isFinite(n)) throw new Error(`get_offline_count: unexpected answer ${JSON.stringify(r)}`);
+    return n;
   }
 }
 
