@@ -94,12 +94,13 @@ export class HttpConnector implements Connector {
     this.abort = new AbortController();
     this.tracker.setState("starting");
     const s = this.cfg.schedule;
+    // Unref'd like the core's scheduler: stop() ends polling; a timer never keeps the process up.
     if ("everyMs" in s)
       this.timer = setInterval(() => {
         this.tick();
-      }, s.everyMs);
+      }, s.everyMs).unref();
     else
-      this.cron = new Cron(s.cron, () => {
+      this.cron = new Cron(s.cron, { unref: true }, () => {
         this.tick();
       });
     this.tick();
