@@ -6,10 +6,12 @@
  * B's durable model exactly once (lost 0, unexpected 0, duplicate applies 0).
  */
 import { afterEach, describe, expect, inject, it } from "vitest";
+import { PgDatabase } from "../../src/adapters/postgres/pg-database.js";
 import { EjabberdApi } from "../support/ejabberd.js";
 import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 import {
   GatewayUnderTest,
+  until,
   acceptedRecords,
   check,
   drained,
@@ -180,17 +182,28 @@ describe("federation under crashes (R4, R10)", () => {
       const { a, b } = await pair();
       let stopMs = -1;
       let sendingAfterStop = -1;
-      await produce(a, RECORDS, PACK, async (k, n) => {
-        if (k === Math.floor(n / 2)) {
-          const db = a.i.stores;
-          const t0 = Date.now();
+      let stopped = null as Promise<void> | null;
+      let sends = 0;
+      // SIGTERM arrives while a batch is being sent (inside a send of the drain loop)
+      a.i.transport.afterSend = () => {
+        if (++sends !== 12 || stopped) return;
+        const t0 = Date.now();
+        stopped = (async () => {
           await a.stop();
           stopMs = Date.now() - t0;
-          db;
+          // what a new process would find, before its own recovery runs
+          const probe = new PgDatabase(a.spec.dbUrl, { max: 1 });
+          const r = await probe.query<{ n: string }>(
+            "SELECT count(*) AS n FROM outbox WHERE status = 'sending'",
+          );
+          sendingAfterStop = Number(r.rows[0]?.n);
+          await probe.close();
           await a.start();
-          sendingAfterStop = (await a.i.stores.outbox.countByStatus()).sending;
-        }
-      });
+        })();
+      };
+      await produce(a, RECORDS, PACK);
+      await until(() => stopped !== null, 30_000, "stop triggered");
+      await stopped;
       const ms = await drained(a, 45_000, b);
       expect(stopMs).toBeGreaterThanOrEqual(0);
       expect(stopMs).toBeLessThan(10_000);
