@@ -44,9 +44,13 @@ async function startDemo(env: Record<string, string>): Promise<Demo> {
   });
   let out = "";
   let err = "";
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on("exit", (code) => {
+      resolve(code);
+    }),
+  );
   const deadline = Date.now() + 90_000;
   for (;;) {
     const a = /^\s+alpha\s+(http:\/\/\S+?)\/\s/m.exec(out);
@@ -78,7 +82,9 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_0
       last = e;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
