@@ -219,10 +219,14 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     }
   });
 
-  app.addHook("onResponse", async (req, reply) => {
-    const route = req.routeOptions.url ?? "unmatched";
-    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  app.addHook("onResponse", (req, reply, done) => {
+    metrics.observeRequest(
+      req.method,
+      req.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -282,9 +286,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   // Responses finished while shutting down close their keep-alive connection, so the drain
   // does not wait for idle clients.
   let closing = false;
-  app.addHook("onSend", async (_req, reply, payload) => {
+  app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) void reply.header("connection", "close");
-    return payload;
+    done(null, payload);
   });
   app.addHook("preClose", async () => {
     closing = true;

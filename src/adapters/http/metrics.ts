@@ -31,6 +31,12 @@ export class HttpMetrics {
   readonly callbackFailures: Counter;
   readonly jobRuns: Counter<"job" | "result">;
   readonly failedLogins: Counter;
+  /** Label-bound children, cached: hashing label sets on every request is the costly part. */
+  private readonly requestChildren: Map<
+    string,
+    { count: { inc(): void }; time: { observe(v: number): void } }
+  >;
+  private readonly accessChildren: Map<string, { inc(): void }>;
 
   constructor(registry: Registry | undefined, sources: MetricsSources = {}) {
     this.registry = registry ?? new Registry();
@@ -117,6 +123,8 @@ export class HttpMetrics {
         }),
     );
     for (const channel of ["ws", "sse", "callback"]) this.subscriptions.set({ channel }, 0);
+    this.requestChildren = new Map();
+    this.accessChildren = new Map();
 
     const { queueDepth, xmppState } = sources;
     if (queueDepth && !this.registry.getSingleMetric("relais_queue_messages")) {
@@ -149,5 +157,31 @@ export class HttpMetrics {
         },
       });
     }
+  }
+
+  /** One answered request (route = the route pattern, not the URL, to bound the label set). */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let c = this.requestChildren.get(key);
+    if (c === undefined) {
+      c = {
+        count: this.requests.labels({ method, route, status: String(status) }),
+        time: this.duration.labels({ method, route }),
+      };
+      this.requestChildren.set(key, c);
+    }
+    c.count.inc();
+    c.time.observe(seconds);
+  }
+
+  /** One access method answered with `status` (the envelope's statusCode). */
+  observeAccess(method: string, status: number): void {
+    const key = `${method} ${status}`;
+    let c = this.accessChildren.get(key);
+    if (c === undefined) {
+      c = this.accessMethods.labels({ method, status: String(status) });
+      this.accessChildren.set(key, c);
+    }
+    c.inc();
   }
 }

@@ -72,7 +72,7 @@ export const sensinactRoutes: FastifyPluginAsync<SensinactRoutesOptions> = async
       env = errorEnvelope(e, type, uri);
       if (env.statusCode >= 500) app.log.error({ err: e, uri }, "access method failed");
     }
-    metrics.accessMethods.inc({ method: type.replace(/_RESPONSE$/, ""), status: String(env.statusCode) });
+    metrics.observeAccess(type.endsWith("_RESPONSE") ? type.slice(0, -9) : "DESCRIBE", env.statusCode);
     return env;
   }
 

@@ -247,8 +247,7 @@ export const wsRoutes: FastifyPluginAsync<WsRoutesOptions> = async (app, opts) =
             return env;
           })
           .then((env) => {
-            if (r.method !== "DESCRIBE")
-              metrics.accessMethods.inc({ method: r.method, status: String(env.statusCode) });
+            if (r.method !== "DESCRIBE") metrics.observeAccess(r.method, env.statusCode);
             sendJson(r.requestId === undefined ? env : { ...env, requestId: r.requestId });
           })
           .catch((e: unknown) => {
