@@ -135,6 +135,20 @@ export class ConnectorManager implements Lifecycle {
     return this.apply(docs);
   }
 
+  /**
+   * Re-reads the source every `intervalMs` (e.g. 30 s) so that `relais config set connector.…`
+   * takes effect without a restart even when nothing calls reload(). Returns the cancel function.
+   */
+  watch(intervalMs: number): () => void {
+    const t = setInterval(() => {
+      if (!this.running) return;
+      this.reload().catch(() => undefined); // reload() logged it; the next round retries
+    }, intervalMs).unref();
+    return () => {
+      clearInterval(t);
+    };
+  }
+
   /** Applies a full set of connector documents (the desired state). */
   apply(docs: readonly unknown[]): Promise<ReloadReport> {
     return this.serial(() => this.applyNow(docs));

@@ -110,6 +110,40 @@ describe("ConnectorManager", () => {
     expect(manager.health().ready).toBe(true);
   });
 
+  it("watch() picks up configuration changes on its own", async () => {
+    const srv = await startHttpServer((req, _body, res) => {
+      json(res, { temp: req.url === "/v2" ? 2 : 1 });
+    });
+    cleanups.push(() => srv.close());
+    const config = new MemoryConfig();
+    const doc = (path: string) => ({
+      kind: "http",
+      options: { url: `${srv.url}${path}`, allowHosts: ["127.0.0.1"] },
+      schedule: { everyMs: 3_600_000 },
+      mapping: [{ target: "w/env/t", pointer: "/temp" }],
+    });
+    config.entries.set("connector.w", doc("/v1"));
+    const gateway = await makeGateway();
+    const { manager } = await createConnectors({
+      gateway,
+      logger: recordingLogger(),
+      clock: systemClock,
+      source: configStoreSource(config),
+    });
+    await manager.start();
+    const cancel = manager.watch(20);
+    cleanups.push(async () => {
+      cancel();
+      await manager.stop();
+      await gateway.stop();
+    });
+    await waitFor(() => valueOf(gateway, "/w/env/t") === 1, 5_000, "first value");
+    config.entries.set("connector.w", doc("/v2"));
+    await waitFor(() => valueOf(gateway, "/w/env/t") === 2, 5_000, "value after the change");
+    config.entries.delete("connector.w");
+    await waitFor(() => manager.status().length === 0, 5_000, "connector removed");
+  });
+
   it("resolves credentials references through the UserApp store", async () => {
     const srv = await startHttpServer((_req, _body, res) => {
       json(res, { temp: 3 });
