@@ -7,6 +7,7 @@ import { isRelaisError } from "../core/errors.js";
 import { registerSenmlCommands } from "./senml.js";
 import { registerAdminCommands } from "./admin.js";
 import { registerRunCommands } from "./run.js";
+import { registerJobCommands } from "./jobs.js";
 
 export function buildProgram(): Command {
   const program = new Command("relais")
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerSenmlCommands(program);
   registerAdminCommands(program);
   registerRunCommands(program);
+  registerJobCommands(program);
   return program;
 }
 

@@ -59,6 +59,11 @@ export interface FederationOptions {
   directoryTtlMs: number;
   /** stop() gives the running batch this long before releasing rows anyway (ms). */
   stopTimeoutMs: number;
+  /**
+   * At start, put rows this instance left in flight back to pending and resend unconfirmed ones
+   * (R3, R4, R10). false for short-lived helpers (the CLI) beside a running gateway.
+   */
+  recoverOnStart: boolean;
 }
 
 export const DEFAULT_FEDERATION_OPTIONS: FederationOptions = {
@@ -72,6 +77,7 @@ export const DEFAULT_FEDERATION_OPTIONS: FederationOptions = {
   inbox: {},
   directoryTtlMs: 5_000,
   stopTimeoutMs: 8_000,
+  recoverOnStart: true,
 };
 
 /** Keys of the config table read at start (values override the defaults, options override them). */
@@ -244,10 +250,14 @@ export class FederationNode {
   private async doStart(): Promise<void> {
     const { transport } = this.deps;
     await this.loadConfig();
-    const recovered = await this.sender.recover();
-    const released = await this.fetcher.recover();
-    if (recovered.released + recovered.requeued + released > 0) {
-      this.logger.info({ ...recovered, inboxReleased: released }, "federation recovered in-flight rows");
+    this.sender.resume();
+    this.fetcher.resume();
+    if (this.options.recoverOnStart) {
+      const recovered = await this.sender.recover();
+      const released = await this.fetcher.recover();
+      if (recovered.released + recovered.requeued + released > 0) {
+        this.logger.info({ ...recovered, inboxReleased: released }, "federation recovered in-flight rows");
+      }
     }
     transport.on("message", this.inbound.handle);
     transport.on("receipt", (id) => {

@@ -87,8 +87,12 @@ export class InboxFetcher {
 
   /** Startup: rows this instance left in 'applying' go back to pending (R4, R10). */
   async recover(): Promise<number> {
-    this.stopping = false;
     return this.deps.inbox.release({ owner: this.deps.owner });
+  }
+
+  /** Accept work again after stop(). */
+  resume(): void {
+    this.stopping = false;
   }
 
   async stop(): Promise<void> {

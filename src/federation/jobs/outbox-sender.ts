@@ -155,6 +155,11 @@ export class OutboxSender {
     this.countFailure(status);
   }
 
+  /** Accept work again after stop(). */
+  resume(): void {
+    this.stopping = false;
+  }
+
   /** Shutdown: stop kicking, wait for the running drain, put our claimed rows back (R10). */
   async stop(): Promise<number> {
     this.stopping = true;
@@ -170,7 +175,6 @@ export class OutboxSender {
   /** Startup: rows this instance left in 'sending' (crash) go back to pending, and so do rows
    * it had sent without a receipt: resent with the same id, the peer deduplicates (R4). */
   async recover(): Promise<{ released: number; requeued: number }> {
-    this.stopping = false;
     const released = await this.deps.outbox.release({ owner: this.deps.owner });
     const requeued = await this.deps.outbox.requeueUnacknowledged(this.deps.clock.now() + 1);
     return { released, requeued };
