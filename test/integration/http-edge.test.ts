@@ -142,6 +142,48 @@ describe("health and docs", () => {
     const r = await http.app.inject({ method: "GET", url: "/health/ready" });
     expect(r.json()).toEqual({ status: "up", components: { database: { up: true } } });
   });
+  it("ready is 503 with per-component JSON until every probe is up", async () => {
+    let dbUp = false;
+    const h = await buildHttpApp({
+      gateway: gw,
+      logLevel: "silent",
+      probeTimeoutMs: 100,
+      probes: [
+        { name: "database", check: () => ({ up: dbUp, ...(dbUp ? {} : { detail: "connection refused" }) }) },
+        { name: "xmpp", check: async () => ({ up: true }) },
+      ],
+    });
+    const down = await h.app.inject({ method: "GET", url: "/health/ready" });
+    expect(down.statusCode).toBe(503);
+    expect(down.json()).toEqual({
+      status: "down",
+      components: { database: { up: false, detail: "connection refused" }, xmpp: { up: true } },
+    });
+    dbUp = true;
+    const up = await h.app.inject({ method: "GET", url: "/health/ready" });
+    expect(up.statusCode).toBe(200);
+    expect(up.json().status).toBe("up");
+    await h.stop();
+  });
+  it("a probe that throws or hangs counts as down", async () => {
+    const h = await buildHttpApp({
+      gateway: gw,
+      logLevel: "silent",
+      probeTimeoutMs: 50,
+      probes: [
+        {
+          name: "boom",
+          check: () => Promise.reject(Object.assign(new Error("x"), { code: "RELAIS_ERR_DB_UNAVAILABLE" })),
+        },
+        { name: "hang", check: () => new Promise(() => undefined) },
+      ],
+    });
+    const r = await h.app.inject({ method: "GET", url: "/health/ready" });
+    expect(r.statusCode).toBe(503);
+    expect(r.json().components.boom).toEqual({ up: false, detail: "RELAIS_ERR_DB_UNAVAILABLE" });
+    expect(r.json().components.hang.up).toBe(false);
+    await h.stop();
+  });
   it("the OpenAPI document lists the routes", async () => {
     const r = await http.app.inject({ method: "GET", url: "/docs/json" });
     expect(r.statusCode).toBe(200);
@@ -151,5 +193,35 @@ describe("health and docs", () => {
       "/sensinact/providers/{provider}/services/{service}/resources/{resource}/GET",
     );
     expect(Object.keys(doc.paths)).toContain("/api/v1/apps");
+  });
+});
+
+describe("logs", () => {
+  it("never contain credentials, even at trace level", async () => {
+    const lines: string[] = [];
+    const h = await buildHttpApp({
+      gateway: gw,
+      logLevel: "trace",
+      logDestination: { write: (l) => lines.push(l) },
+      adminToken: "boot-admin-CANARY1",
+    });
+    await h.app.inject({ method: "GET", url: "/sensinact/providers", headers: bearer("user-token-CANARY2") });
+    await h.app.inject({
+      method: "GET",
+      url: "/sensinact/providers",
+      headers: { authorization: `Basic ${Buffer.from("alice:pw-CANARY3").toString("base64")}` },
+    });
+    await h.app.inject({
+      method: "PUT",
+      url: "/api/v1/users/1/apps/1",
+      headers: bearer("boot-admin-CANARY1"),
+      payload: { credentials: { password: "CANARY4" } },
+    });
+    await h.stop();
+    const log = lines.join("");
+    expect(log.length).toBeGreaterThan(100); // the requests were logged
+    expect(log).toContain("incoming request");
+    expect(log).not.toMatch(/CANARY/);
+    expect(log).not.toContain(Buffer.from("alice:pw-CANARY3").toString("base64"));
   });
 });

@@ -63,6 +63,8 @@ export interface HttpDeps {
   jobs?: JobRunner;
   /** Components of /health/ready (database, xmpp when configured, connectors). */
   probes?: readonly HealthProbe[];
+  /** A probe that has not answered after this long counts as down (default 2 s). */
+  probeTimeoutMs?: number;
   /** prom-client registry shown at /metrics; a private one when absent. */
   metricsRegistry?: Registry;
   /** Outbox/Inbox depth by status for /metrics (read at scrape time). */
@@ -74,6 +76,8 @@ export interface HttpDeps {
   /** A pino logger (or the core Logger); otherwise one is made with `logLevel`. */
   logger?: Logger | FastifyBaseLogger;
   logLevel?: string;
+  /** Where the logger made here writes (default stdout); for tests that read the log. */
+  logDestination?: { write(line: string): void };
   /** RELAIS_ADMIN_TOKEN: a bearer token that stands for an ADMIN caller. */
   adminToken?: string | null;
   /** Failed logins per client IP (default 10 per minute). */
@@ -151,14 +155,15 @@ function toFastifyLogger(l: Logger, level = "info"): FastifyBaseLogger {
 function makeLogger(deps: HttpDeps): FastifyBaseLogger {
   if (deps.logger !== undefined)
     return isFastifyLogger(deps.logger) ? deps.logger : toFastifyLogger(deps.logger, deps.logLevel);
-  return pino({
+  const options = {
     name: "relais-http",
     level: deps.logLevel ?? "info",
     redact: {
       paths: [...REDACT_PATHS, "req.headers.authorization", "req.headers['sec-websocket-protocol']"],
       censor: "***",
     },
-  });
+  };
+  return deps.logDestination ? pino(options, deps.logDestination) : pino(options);
 }
 
 /** Build the app, register every plugin, and wait until it is ready (routes known, docs built). */
@@ -254,7 +259,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     options: { maxPayload: deps.ws?.maxPayload ?? BODY_LIMIT },
   });
   await app.register(docsRoutes);
-  await app.register(healthRoutes, { probes: deps.probes ?? [] });
+  await app.register(healthRoutes, {
+    probes: deps.probes ?? [],
+    ...(deps.probeTimeoutMs !== undefined ? { timeoutMs: deps.probeTimeoutMs } : {}),
+  });
   await app.register(metricsRoutes, { metrics, public: deps.publicMetrics ?? false });
   await app.register(sensinactRoutes, {
     prefix: "/sensinact",
