@@ -14,8 +14,8 @@ import { buildHttpApp, type HttpApp } from "./adapters/http/app.js";
 import { coreNorthbound } from "./adapters/http/core-adapter.js";
 import type { HealthProbe } from "./adapters/http/ports.js";
 import type { Database } from "./adapters/postgres/database.js";
-import { openDatabase } from "./adapters/postgres/open.js";
-import { createPgStores, type PgStores } from "./adapters/postgres/pg-stores.js";
+import { openDatabase, openStores } from "./adapters/postgres/open.js";
+import type { PgStores } from "./adapters/postgres/pg-stores.js";
 import { XmppTransport } from "./adapters/xmpp/xmpp-transport.js";
 import type { BootConfig } from "./config.js";
 import {
@@ -101,7 +101,11 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
       if (r.applied.length > 0) logger.info({ applied: r.applied }, "database migrated");
     },
   });
-  const stores = createPgStores(db, key.box, clock);
+  // refuses to start when stored credentials were sealed with another key (RELIABILITY.md S8)
+  const stores = await openStores(db, key.box, clock).catch(async (e: unknown) => {
+    await db.close();
+    throw e;
+  });
   const gateway = new Gateway({
     clock,
     crypto: new NodeCrypto(),
