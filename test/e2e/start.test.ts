@@ -43,8 +43,8 @@ async function start(
   procs.push(proc);
   let out = "";
   let err = "";
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const deadline = Date.now() + 60_000;
   for (;;) {
     const m = /listening on (http:\/\/\S+?) /.exec(out);
@@ -227,8 +227,8 @@ describe("relais start with the wrong credential key", () => {
     });
     procs.push(proc);
     let all = "";
-    proc.stdout!.on("data", (d: Buffer) => (all += d.toString()));
-    proc.stderr!.on("data", (d: Buffer) => (all += d.toString()));
+    proc.stdout.on("data", (d: Buffer) => (all += d.toString()));
+    proc.stderr.on("data", (d: Buffer) => (all += d.toString()));
     const code = await new Promise((r) => proc.once("exit", r));
     expect(code).not.toBe(0);
     expect(all).toMatch(/RELAIS_ERR_SECRET_KEY_WRONG/);
