@@ -405,6 +405,40 @@ describe("HTTP connector: bad input never stops it", () => {
     expect(logger.codes().filter((x) => x === "RELAIS_ERR_CONNECTOR_URL_FORBIDDEN")).toHaveLength(3);
   });
 
+  it("refuses an oversize answer and a resource that belongs to someone else", async () => {
+    const srv = await server((req, _body, res) => {
+      json(res, req.url === "/big" ? { temp: 1, pad: "x".repeat(200) } : { temp: 2 });
+    });
+    const { gateway, manager } = await setup([]);
+    // A data-first resource (owner: none) the connector must not take over without runAs.
+    expect(
+      gateway.applyUpdates(ADMIN, [{ provider: "taken", service: "env", resource: "t", value: 1 }]).applied,
+    ).toBe(1);
+    await manager.apply([
+      httpDoc("big", `${srv.url}/big`, {}, { maxBodyBytes: 100 }),
+      httpDoc("clash", `${srv.url}/ok`, { mapping: [{ target: "taken/env/t", pointer: "/temp" }] }),
+    ]);
+    const big = await firstPoll(manager, "big");
+    expect(big.status()).toMatchObject({
+      lastError: { code: "RELAIS_ERR_CONNECTOR_PAYLOAD_INVALID" },
+      counters: { payloadErrors: 1 },
+    });
+    const clash = await firstPoll(manager, "clash");
+    expect(clash.status()).toMatchObject({ state: "degraded", counters: { rejectedUpdates: 1, updates: 0 } });
+    expect(valueOf(gateway, "/taken/env/t")).toBe(1);
+  });
+
+  it("polls on a cron schedule", async () => {
+    const srv = await server((_req, _body, res) => {
+      json(res, { temp: 3 });
+    });
+    const { manager } = await setup([httpDoc("cron", `${srv.url}/c`, { schedule: { cron: "* * * * * *" } })]);
+    const c = manager.get("cron") as HttpConnector;
+    // One poll at start, then one per second.
+    await waitFor(() => c.status().counters.polls! >= 2, 4_000, "a cron-triggered poll");
+    expect(c.status().counters.ticks).toBeGreaterThanOrEqual(2);
+  });
+
   it("a failing connector leaves the others and the gateway working", async () => {
     const good = await server((_req, _body, res) => {
       json(res, { temp: 7 });
