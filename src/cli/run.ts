@@ -1,9 +1,12 @@
 /** `relais start` and `relais demo`: long-running commands over the composition root. */
 import type { Command } from "commander";
+import { readFileSync } from "node:fs";
 import { loadConfig, redactConfig } from "../config.js";
+import { RelaisError } from "../core/errors.js";
 import { createLogger } from "../log.js";
 
 interface RunFlags {
+  config?: string;
   host?: string;
   port?: string;
   dataDir?: string;
@@ -11,13 +14,38 @@ interface RunFlags {
 
 function withFlags(cmd: Command): Command {
   return cmd
+    .option(
+      "--config <file>",
+      "JSON file of boot settings (keys as in docs/config.md); env and flags override it",
+    )
     .option("--host <address>", "HTTP listen address (RELAIS_HTTP_HOST)")
     .option("--port <port>", "HTTP listen port (RELAIS_HTTP_PORT)")
     .option("--data-dir <dir>", "embedded database and key file (RELAIS_DATA_DIR)");
 }
 
+function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new RelaisError(
+      "RELAIS_ERR_CONFIG_INVALID",
+      `cannot read the config file ${path}: ${(e as Error).message}`,
+      {
+        problems: [`config file: ${(e as Error).message}`],
+      },
+    );
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new RelaisError("RELAIS_ERR_CONFIG_INVALID", `the config file ${path} must hold a JSON object`, {
+      problems: ["config file: not a JSON object"],
+    });
+  return parsed as Record<string, unknown>;
+}
+
 function configFrom(flags: RunFlags) {
   return loadConfig({
+    ...(flags.config !== undefined ? { file: readConfigFile(flags.config) } : {}),
     env: process.env,
     flags: { httpHost: flags.host, httpPort: flags.port, dataDir: flags.dataDir },
   });
