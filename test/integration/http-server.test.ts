@@ -162,18 +162,23 @@ describe("WebSocket", () => {
     ws.close();
     await until(() => (t.gateway.subscriptionCount === before ? true : undefined));
   });
-  it("bad credentials on the upgrade are refused with 401", async () => {
-    const status = await new Promise<number>((resolve) => {
+  it("bad credentials on the upgrade are refused with 401 and the server closes the socket", async () => {
+    const { status, closed } = await new Promise<{ status: number; closed: Promise<void> }>((resolve) => {
       const ws = new WebSocket(wsUrl, { headers: { authorization: "Bearer nope" } });
-      ws.on("unexpected-response", (req, res) => {
-        resolve(res.statusCode ?? 0);
-        req.destroy();
+      ws.on("unexpected-response", (_req, res) => {
+        // The client keeps its end open: the server must close it, or it would hold shutdown.
+        resolve({
+          status: res.statusCode ?? 0,
+          closed: new Promise((r) => res.socket.once("close", () => r())),
+        });
       });
-      ws.on("open", () => {
-        resolve(101);
-      });
+      ws.on("open", () => resolve({ status: 101, closed: Promise.resolve() }));
     });
     expect(status).toBe(401);
+    await Promise.race([
+      closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("socket left open")), 2000)),
+    ]);
   });
   it("a browser-style bearer.<token> sub-protocol authenticates", async () => {
     const ws = new WebSocket(wsUrl, ["relais", `bearer.${t.tokens.alice}`]);

@@ -242,6 +242,14 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     if (typeof retryAfter === "number") void reply.header("retry-after", String(retryAfter));
     if (e.code === "RELAIS_ERR_HTTP_UNAUTHENTICATED")
       void reply.header("www-authenticate", 'Bearer realm="relais"');
+    // A refused WebSocket upgrade: the socket left the HTTP server's hands, so nothing would
+    // close it after this answer; end it once the answer is written.
+    if (req.headers.upgrade !== undefined) {
+      void reply.header("connection", "close");
+      reply.raw.once("finish", () => {
+        req.raw.socket.end();
+      });
+    }
     const type = req.routeOptions.config.envelope;
     const body =
       type !== undefined
