@@ -79,6 +79,9 @@ export function canonicalJson(v: unknown): string {
 export class ConnectorManager implements Lifecycle {
   private readonly entries = new Map<string, Entry>();
   private running = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Consecutive failed loads of the configuration source (0 once loaded). */
+  private loadFailures = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly factories: Record<string, ConnectorFactory>;
 
@@ -99,7 +102,7 @@ export class ConnectorManager implements Lifecycle {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    if (this.o.source) await this.reload();
+    if (this.o.source) await this.loadWithRetry(1);
     else
       await this.serial(() =>
         Promise.all(
@@ -110,10 +113,32 @@ export class ConnectorManager implements Lifecycle {
       );
   }
 
+  /**
+   * The config table may be unreachable at start (RELIABILITY R6: PostgreSQL down): start() must
+   * not fail the gateway for it. The first load is retried with backoff (1 s … 30 s) until it works.
+   */
+  private async loadWithRetry(attempt: number): Promise<void> {
+    try {
+      await this.reload();
+      this.loadFailures = 0;
+    } catch {
+      // reload() logged the cause.
+      this.loadFailures = attempt;
+      if (!this.running) return;
+      const delay = Math.min(30_000, 1_000 * 2 ** (attempt - 1));
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        if (this.running) void this.loadWithRetry(attempt + 1);
+      }, delay).unref();
+    }
+  }
+
   /** Stops every connector (their state is kept for status()). Idempotent. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     await this.serial(async () => {
       await Promise.all([...this.entries.values()].map((e) => this.stopEntry(e)));
     });
@@ -345,7 +370,10 @@ export class ConnectorManager implements Lifecycle {
     const enabled = new Set(
       [...this.entries.entries()].filter(([, e]) => e.config?.enabled !== false).map(([n]) => n),
     );
-    return { ready: list.every((c) => !enabled.has(c.name) || c.state !== "down"), connectors: list };
+    return {
+      ready: this.loadFailures === 0 && list.every((c) => !enabled.has(c.name) || c.state !== "down"),
+      connectors: list,
+    };
   }
 
   /** Flat counters for /metrics: relais_connector_<counter>_total{connector,kind}. */

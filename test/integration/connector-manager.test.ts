@@ -4,6 +4,7 @@
  * while the others run; status/health/counters for /health/ready and /metrics.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { RelaisError } from "../../src/core/errors.js";
 import { systemClock } from "../../src/core/ports.js";
 import {
   configStoreSource,
@@ -107,6 +108,41 @@ describe("ConnectorManager", () => {
     config.entries.set("connector.c", { ...doc(`${srv.url}/c`, "c/env/t"), enabled: false });
     await manager.reload();
     expect(manager.status().find((s) => s.name === "c")?.state).toBe("stopped");
+    expect(manager.health().ready).toBe(true);
+  });
+
+  it("starts even when the config table is unreachable, and loads it once it is back (R6)", async () => {
+    const srv = await startHttpServer((_req, _body, res) => {
+      json(res, { temp: 9 });
+    });
+    cleanups.push(() => srv.close());
+    let down = true;
+    const source = {
+      list: async () => {
+        if (down) throw new RelaisError("RELAIS_ERR_DB_UNAVAILABLE");
+        return [
+          {
+            kind: "http",
+            name: "late",
+            options: { url: `${srv.url}/x`, allowHosts: ["127.0.0.1"] },
+            schedule: { everyMs: 3_600_000 },
+            mapping: [{ target: "late/env/t", pointer: "/temp" }],
+          },
+        ];
+      },
+    };
+    const gateway = await makeGateway();
+    const logger = recordingLogger();
+    const { manager } = await createConnectors({ gateway, logger, clock: systemClock, source });
+    cleanups.push(async () => {
+      await manager.stop();
+      await gateway.stop();
+    });
+    await manager.start(); // does not throw
+    expect(manager.health().ready).toBe(false);
+    expect(logger.codes()).toContain("RELAIS_ERR_DB_UNAVAILABLE");
+    down = false;
+    await waitFor(() => valueOf(gateway, "/late/env/t") === 9, 5_000, "the retried load");
     expect(manager.health().ready).toBe(true);
   });
 
