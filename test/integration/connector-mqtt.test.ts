@@ -64,6 +64,8 @@ function mqttDoc(
       url: MQTT_URL,
       allowHosts: ["127.0.0.1"],
       clientId: `relais-test-${name}`,
+      // Tests leave no session behind on the shared broker, except the one about sessions.
+      clean: true,
       reconnectPeriodMs: 100,
       ...options,
     },
@@ -205,7 +207,12 @@ describe("MQTT connector: session and reconnects", () => {
   it("keeps a persistent session: QoS 1 messages sent while stopped arrive after restart", async () => {
     const t = topicPrefix("session");
     const name = `sess${Date.now().toString(36)}`;
-    const doc = mqttDoc(name, [{ topic: `${t}/v/+`, format: "plain", target: "sess/v/{1}" }]);
+    const doc = mqttDoc(
+      name,
+      [{ topic: `${t}/v/+`, format: "plain", target: "sess/v/{1}" }],
+      {},
+      { clean: false },
+    );
     const { gateway, manager } = await setup([doc]);
     await up(manager, name);
     await manager.stop();
