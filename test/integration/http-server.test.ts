@@ -169,15 +169,25 @@ describe("WebSocket", () => {
         // The client keeps its end open: the server must close it, or it would hold shutdown.
         resolve({
           status: res.statusCode ?? 0,
-          closed: new Promise((r) => res.socket.once("close", () => r())),
+          closed: new Promise((r) =>
+            res.socket.once("close", () => {
+              r();
+            }),
+          ),
         });
       });
-      ws.on("open", () => resolve({ status: 101, closed: Promise.resolve() }));
+      ws.on("open", () => {
+        resolve({ status: 101, closed: Promise.resolve() });
+      });
     });
     expect(status).toBe(401);
     await Promise.race([
       closed,
-      new Promise((_, reject) => setTimeout(() => reject(new Error("socket left open")), 2000)),
+      new Promise((_, reject) =>
+        setTimeout(() => {
+          reject(new Error("socket left open"));
+        }, 2000),
+      ),
     ]);
   });
   it("a browser-style bearer.<token> sub-protocol authenticates", async () => {
