@@ -225,3 +225,33 @@ describe("logs", () => {
     expect(log).not.toContain(Buffer.from("alice:pw-CANARY3").toString("base64"));
   });
 });
+
+describe("console", () => {
+  it("serves web/ at / without escaping the directory", async () => {
+    const h = await buildHttpApp({
+      gateway: gw,
+      logLevel: "silent",
+      webRoot: new URL("../../web", import.meta.url).pathname,
+    });
+    const home = await h.app.inject({ method: "GET", url: "/" });
+    expect(home.statusCode).toBe(200);
+    expect(home.headers["content-type"]).toContain("text/html");
+    const js = await h.app.inject({ method: "GET", url: "/console.js" });
+    expect(js.statusCode).toBe(200);
+    expect(js.headers["content-type"]).toContain("javascript");
+    for (const url of [
+      "/../package.json",
+      "/%2e%2e/package.json",
+      "/..%2fpackage.json",
+      "/.hidden",
+      "/nope.js",
+    ]) {
+      const r = await h.app.inject({ method: "GET", url });
+      expect(r.statusCode, url).toBe(404);
+      expect(r.body).not.toContain('"name": "relais"');
+    }
+    // The API keeps its own routes next to the wildcard.
+    expect((await h.app.inject({ method: "GET", url: "/health/live" })).statusCode).toBe(200);
+    await h.stop();
+  });
+});

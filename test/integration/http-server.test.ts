@@ -242,6 +242,21 @@ describe("SSE", () => {
     res.destroy();
     await until(() => (t.gateway.subscriptionCount === before ? true : undefined));
   });
+  it("the number of open streams is capped (429 in the envelope)", async () => {
+    const t4 = await startTestGateway({ maxSseStreams: 1 });
+    const { port } = await t4.http.start({ host: "127.0.0.1", port: 0 });
+    const url = `http://127.0.0.1:${port}${T}/temperature/SUBSCRIBE`;
+    const first = await new Promise<IncomingMessage>((resolve) => {
+      request(url, { headers: { accept: "text/event-stream" } }, resolve).end();
+    });
+    expect(first.statusCode).toBe(200);
+    const second = await fetch(url, { headers: { accept: "text/event-stream" } });
+    expect(second.status).toBe(429);
+    expect(((await second.json()) as any).error.code).toBe("RELAIS_ERR_HTTP_SUBSCRIPTION_LIMIT");
+    first.destroy();
+    await t4.http.stop({ drainMs: 500 });
+    await t4.gateway.stop();
+  });
   it("a hidden resource answers 404 instead of a stream", async () => {
     const r = await fetch(`${base}/sensinact/providers/vault-1/services/contact/resources/open/SUBSCRIBE`, {
       headers: { accept: "text/event-stream" },
