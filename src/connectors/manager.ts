@@ -191,6 +191,7 @@ export class ConnectorManager implements Lifecycle {
       string,
       { fingerprint: string; config: ConnectorConfig | null; error: RelaisError | null; kind: string }
     >();
+    const claimed = new Map<string, string>();
     docs.forEach((doc, index) => {
       const rawName = nameOf(doc);
       let config: ConnectorConfig | null = null;
@@ -206,6 +207,25 @@ export class ConnectorManager implements Lifecycle {
           problems: [{ path: "/name", message: "another connector has this name" }],
         });
         config = null;
+      }
+      // A SET/ACT must route to one connector: a command already claimed by an earlier document
+      // makes this one invalid (documents come in key order, so the outcome is stable).
+      if (config && !error) {
+        const clashes = config.commands
+          .map((c, i) => ({ i, key: `${c.on} ${c.target}`, owner: claimed.get(`${c.on} ${c.target}`) }))
+          .filter((x) => x.owner !== undefined);
+        if (clashes.length > 0) {
+          const problems = clashes.map((x) => ({
+            path: `/commands/${x.i}/target`,
+            message: `${x.key} is already a command of connector "${x.owner!}"`,
+          }));
+          error = new RelaisError(
+            "RELAIS_ERR_CONNECTOR_CONFIG_INVALID",
+            `connector "${name}": ${problems.map((q) => `${q.path}: ${q.message}`).join("; ")}`,
+            { connector: name, problems },
+          );
+          config = null;
+        } else for (const c of config.commands) claimed.set(`${c.on} ${c.target}`, name);
       }
       if (error) {
         report.invalid.push({ name: rawName, index, problems: error.details.problems ?? error.message });

@@ -180,6 +180,40 @@ describe("ConnectorManager", () => {
     await waitFor(() => manager.status().length === 0, 5_000, "connector removed");
   });
 
+  it("refuses a second connector claiming the same SET/ACT target", async () => {
+    const gateway = await makeGateway();
+    const { manager } = await createConnectors({ gateway, logger: recordingLogger(), clock: systemClock });
+    cleanups.push(async () => {
+      await manager.stop();
+      await gateway.stop();
+    });
+    const doc = (name: string) => ({
+      kind: "mqtt",
+      name,
+      enabled: false,
+      options: { url: "mqtt://127.0.0.1:1883", allowHosts: ["127.0.0.1"] },
+      mapping: [{ topic: `x/${name}`, target: "lamp/l/level" }],
+      commands: [{ target: "lamp/l/level", on: "SET", type: "integer", topic: `cmd/${name}` }],
+    });
+    const report = await manager.apply([doc("first"), doc("second")]);
+    expect(report.invalid).toEqual([
+      {
+        name: "second",
+        index: 1,
+        problems: [
+          {
+            path: "/commands/0/target",
+            message: 'SET lamp/l/level is already a command of connector "first"',
+          },
+        ],
+      },
+    ]);
+    expect(manager.status().map((s) => [s.name, s.state, s.lastError?.code ?? null])).toEqual([
+      ["first", "stopped", null],
+      ["second", "down", "RELAIS_ERR_CONNECTOR_CONFIG_INVALID"],
+    ]);
+  });
+
   it("resolves credentials references through the UserApp store", async () => {
     const srv = await startHttpServer((_req, _body, res) => {
       json(res, { temp: 3 });
