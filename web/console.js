@@ -235,8 +235,9 @@ async function loadData() {
 function subscribeAll() {
   if (state.ws) state.ws.close();
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const q = state.token ? `?access_token=${enc(state.token)}` : "";
-  const ws = new WebSocket(`${proto}//${location.host}/sensinact/ws${q}`);
+  // browsers cannot set Authorization on a WebSocket: the token travels as the sub-protocol bearer.<token>
+  const url = `${proto}//${location.host}/sensinact/ws`;
+  const ws = state.token ? new WebSocket(url, [`bearer.${state.token}`]) : new WebSocket(url);
   state.ws = ws;
   let n = 0;
   ws.onopen = () => {
