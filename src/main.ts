@@ -8,6 +8,7 @@
  * connectors, the write-behind of current values, then the database.
  */
 import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
 import { loadSecretKey } from "./adapters/crypto/secret-box.js";
 import { NodeCrypto } from "./adapters/crypto/node-crypto.js";
 import { buildHttpApp, type HttpApp } from "./adapters/http/app.js";
@@ -161,7 +162,10 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
       check: () => ({ up: transport.state === "online", detail: `${transport.jid} ${transport.state}` }),
     });
   }
+  const metricsRegistry = new Registry();
+  registerConnectorMetrics(metricsRegistry, manager);
   const http = await buildHttpApp({
+    metricsRegistry,
     gateway: coreNorthbound(gateway),
     admin: stores,
     jobs: { run: (name) => federation.runJob(name), names: JOB_NAMES },
@@ -175,6 +179,7 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
   });
 
   let started = false;
+  let stopWatching: (() => void) | null = null;
   const node: RelaisGateway = {
     name: options.name ?? "relais",
     config,
@@ -191,6 +196,8 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
       started = true;
       await gateway.start();
       await manager.start();
+      // connector documents changed with `relais config set` or the admin API apply without a restart
+      stopWatching = manager.watch(30_000);
       await federation.start();
       const { url } = await http.start({ host: config.httpHost, port: config.httpPort });
       node.url = url;
@@ -208,6 +215,7 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
       };
       await step("http", () => http.stop({ drainMs: 3000 }));
       await step("federation", () => federation.stop());
+      stopWatching?.();
       await step("connectors", () => manager.stop());
       await step("core", () => gateway.stop());
       await step("database", () => db.close());
