@@ -23,6 +23,7 @@ import {
   connectorsProbe,
   createConnectors,
   configStoreSource,
+  registerConnectorMetrics,
   senmlIngestRoute,
   userAppCredentials,
 } from "./connectors/index.js";
