@@ -16,7 +16,8 @@ export interface Identity {
 }
 
 interface Entry<T> {
-  value: T;
+  /** A promise, so that concurrent lookups of one key share one query (a burst of messages). */
+  value: Promise<T>;
   expires: number;
 }
 
@@ -49,30 +50,38 @@ export class Directory {
     return e !== undefined && e.expires > this.deps.clock.now();
   }
 
-  /** The registered App with this bare JID, or null. */
-  async appByJid(jid: string): Promise<App | null> {
-    const key = jid.toLowerCase();
-    const hit = this.apps.get(key);
+  private cached<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(key);
     if (this.fresh(hit)) return hit.value;
-    const app = await this.deps.apps.getByJid(key);
-    this.apps.set(key, { value: app, expires: this.deps.clock.now() + this.ttlMs });
-    return app;
+    const value = load();
+    const entry = { value, expires: this.deps.clock.now() + this.ttlMs };
+    map.set(key, entry);
+    // A failed lookup is not cached.
+    value.catch(() => {
+      if (map.get(key) === entry) map.delete(key);
+    });
+    return value;
+  }
+
+  /** The registered App with this bare JID, or null. */
+  appByJid(jid: string): Promise<App | null> {
+    const key = jid.toLowerCase();
+    return this.cached(this.apps, key, () => this.deps.apps.getByJid(key));
   }
 
   /** The identity of a UserApp (a consumer's user on this gateway). */
-  async identityOfUserApp(userAppId: number): Promise<Identity> {
-    const key = `ua:${userAppId}`;
-    const hit = this.identities.get(key);
-    if (this.fresh(hit)) return hit.value;
+  identityOfUserApp(userAppId: number): Promise<Identity> {
+    return this.cached(this.identities, `ua:${userAppId}`, () => this.loadUserAppIdentity(userAppId));
+  }
+
+  private async loadUserAppIdentity(userAppId: number): Promise<Identity> {
     const ua = await this.deps.userApps.get(userAppId);
     if (!ua) throw new RelaisError("RELAIS_ERR_FED_UNKNOWN_USER", `No user app ${userAppId}`, { userAppId });
     const user = await this.deps.users.get(ua.userId);
     if (!user)
       throw new RelaisError("RELAIS_ERR_FED_UNKNOWN_USER", `No user ${ua.userId}`, { userId: ua.userId });
     const principal = await this.deps.local.principalFor(await this.deps.userApps.credentials(ua.id));
-    const identity = { userId: user.id, federatedId: user.federatedId, principal };
-    this.identities.set(key, { value: identity, expires: this.deps.clock.now() + this.ttlMs });
-    return identity;
+    return { userId: user.id, federatedId: user.federatedId, principal };
   }
 
   /**
@@ -81,10 +90,13 @@ export class Directory {
    * local system (the App registered with this gateway's own JID), or, when there is none, its
    * UserApp for the sending App. RELAIS_ERR_FED_UNKNOWN_USER otherwise.
    */
-  async inboundIdentity(app: App, federatedUser: string | undefined): Promise<Identity> {
-    const key = `in:${app.id}:${federatedUser ?? ""}`;
-    const hit = this.identities.get(key);
-    if (this.fresh(hit)) return hit.value;
+  inboundIdentity(app: App, federatedUser: string | undefined): Promise<Identity> {
+    return this.cached(this.identities, `in:${app.id}:${federatedUser ?? ""}`, () =>
+      this.loadInboundIdentity(app, federatedUser),
+    );
+  }
+
+  private async loadInboundIdentity(app: App, federatedUser: string | undefined): Promise<Identity> {
     let user;
     if (federatedUser !== undefined && federatedUser !== "") {
       user = await this.deps.users.getByFederatedId(federatedUser);
@@ -110,8 +122,6 @@ export class Directory {
       );
     }
     const principal = await this.deps.local.principalFor(await this.deps.userApps.credentials(ua.id));
-    const identity = { userId: user.id, federatedId: user.federatedId, principal };
-    this.identities.set(key, { value: identity, expires: this.deps.clock.now() + this.ttlMs });
-    return identity;
+    return { userId: user.id, federatedId: user.federatedId, principal };
   }
 }

@@ -273,10 +273,8 @@ export class FederationNode {
         });
       }
     });
-    if (this.options.realtime) {
-      await this.writer.loadRealtime();
-      this.writer.watch();
-    }
+    if (this.options.realtime) await this.writer.loadRealtime();
+    this.writer.watch(this.options.realtime);
     this.started = true;
     if (this.options.manageTransport) {
       await transport.start().catch((e: unknown) => {
@@ -531,6 +529,7 @@ export class FederationNode {
   async refresh(): Promise<void> {
     this.directory.invalidate();
     this.writer.refresh();
+    if (this.started && this.options.realtime) await this.writer.loadRealtime();
     if (this.started && this.options.scheduleJobs) await this.scheduleConsumers();
   }
 }

@@ -105,6 +105,7 @@ describe("federation under crashes (R4, R10)", () => {
       arm();
       await produce(a, RECORDS, PACK);
       const ms = await drained(a, 45_000, b);
+      await until(() => b.current !== null, 10_000, "B running");
       expect(crashes).toBe(3);
       // each crashed message was committed in B's Inbox before the crash and resent with its id
       for (const id of crashedIds) {

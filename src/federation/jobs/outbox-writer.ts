@@ -39,24 +39,25 @@ export interface OutboxWriterDeps {
   onQueued: () => void;
 }
 
-/** The cursor of a consumer: last sent timestamp per source resource path. */
-export type Cursor = Map<string, number>;
+/**
+ * The cursor of a consumer: the newest timestamp it has sent (high-water mark). A full sweep (first
+ * run after a start) sends what is newer; between sweeps the change feed says what changed, so a
+ * value that arrives late with an older timestamp is still sent.
+ */
+export interface Cursor {
+  hw: number;
+}
 
 export function readCursor(raw: unknown): Cursor {
-  const out: Cursor = new Map();
   if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
-    const sent = (raw as { sent?: unknown }).sent;
-    if (sent !== null && typeof sent === "object") {
-      for (const [k, v] of Object.entries(sent as Record<string, unknown>)) {
-        if (typeof v === "number") out.set(k, v);
-      }
-    }
+    const hw = (raw as { hw?: unknown }).hw;
+    if (typeof hw === "number") return { hw };
   }
-  return out;
+  return { hw: -Infinity };
 }
 
 export function writeCursor(cursor: Cursor): unknown {
-  return { sent: Object.fromEntries(cursor) };
+  return Number.isFinite(cursor.hw) ? { hw: cursor.hw } : {};
 }
 
 export function messageIdFor(consumerId: number, body: string): string {
@@ -70,6 +71,15 @@ export class OutboxWriter {
   private readonly pendingPaths = new Map<number, Map<string, ResourceName>>();
   private flushScheduled = false;
   private unwatch: (() => void) | null = null;
+  private reloading: Promise<void> | null = null;
+  private watching = false;
+  private realtimeOn = false;
+  /** Changed resources since the last push-outbox run. */
+  private readonly dirty = new Map<string, ResourceName>();
+  /** Consumers swept in full since start; others need a full sweep. */
+  private readonly swept = new Set<number>();
+  private readonly needsSweep = new Set<number>();
+  private readonly awaitingList: ResourceName[] = [];
   private inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: OutboxWriterDeps) {}
@@ -83,20 +93,34 @@ export class OutboxWriter {
     return m;
   }
 
-  /** Runs every enabled consumer (filter: only those the caller wants, e.g. default-schedule ones). */
+  /**
+   * Runs every enabled consumer (filter: only those the caller wants, e.g. default-schedule ones).
+   * While changes are tracked (watch()), a consumer reads only the resources changed since the
+   * previous run; its first run after start, a run after a failure, and consumers with their own
+   * schedule sweep the whole selection (the cursor keeps what was sent out).
+   */
   async run(filter: (c: Consumer) => boolean = () => true): Promise<PushOutboxReport> {
     const report: PushOutboxReport = { consumers: 0, records: 0, messages: 0, failed: [] };
+    const changed = [...this.dirty.values()];
+    this.dirty.clear();
     const consumers = await this.deps.consumers.list({ enabled: true });
     this.realtime = consumers.filter((c) => c.realtime);
     this.realtimeLoadedAt = this.deps.clock.now();
     for (const c of consumers) {
       if (!filter(c)) continue;
       report.consumers++;
+      const full =
+        !this.watching || !this.swept.has(c.id) || this.needsSweep.has(c.id) || c.schedule !== null;
+      // A realtime consumer already sent each change as it happened (a failure there asks for a sweep).
+      if (!full && c.realtime && this.realtimeOn) continue;
       try {
-        const r = await this.lock(c.id).run(() => this.extract(c.id));
+        const r = await this.lock(c.id).run(() => this.extract(c.id, full ? undefined : changed));
+        this.swept.add(c.id);
+        this.needsSweep.delete(c.id);
         report.records += r.records;
         report.messages += r.messages;
       } catch (e) {
+        this.needsSweep.add(c.id);
         const err = e as { code?: unknown; message?: unknown };
         report.failed.push({
           consumerId: c.id,
@@ -138,7 +162,7 @@ export class OutboxWriter {
     } else {
       current = deps.local.read(identity.principal, selector);
     }
-    const changed = current.filter((r) => r.timestamp > (cursor.get(pathOf(r)) ?? -Infinity));
+    const changed = only ? current : current.filter((r) => r.timestamp > cursor.hw);
     const now = deps.clock.now();
     if (changed.length === 0) {
       if (!only) await deps.consumers.recordRun(consumer.id, now, writeCursor(cursor));
@@ -159,24 +183,33 @@ export class OutboxWriter {
       recordCount: p.records,
     }));
     await deps.outbox.enqueue(messages);
-    for (const r of changed) cursor.set(pathOf(r), r.timestamp);
+    for (const r of changed) if (r.timestamp > cursor.hw) cursor.hw = r.timestamp;
     await deps.consumers.recordRun(consumer.id, now, writeCursor(cursor));
     deps.counters.recordsQueued += changed.length;
     deps.counters.messagesQueued += messages.length;
     return { records: changed.length, messages: messages.length };
   }
 
-  /** Real-time push: each change of a resource a realtime consumer selects goes to the Outbox at once. */
-  watch(): void {
+  /**
+   * Tracks changes of the local system: push-outbox then reads only what changed, and, with
+   * `realtime`, each change of a resource a realtime consumer selects goes to the Outbox at once.
+   */
+  watch(realtime: boolean): void {
     if (this.unwatch) return;
+    this.watching = true;
+    this.realtimeOn = realtime;
     this.unwatch = this.deps.local.onChange((name) => {
-      this.onChange(name);
+      this.dirty.set(pathOf(name), name);
+      if (realtime) this.onChange(name);
     });
   }
 
   async unwatchAndDrain(): Promise<void> {
     this.unwatch?.();
     this.unwatch = null;
+    this.watching = false;
+    this.swept.clear();
+    this.dirty.clear();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -193,15 +226,23 @@ export class OutboxWriter {
   }
 
   private onChange(name: ResourceName): void {
-    if (this.deps.clock.now() - this.realtimeLoadedAt > 5_000) {
-      this.realtimeLoadedAt = this.deps.clock.now();
-      this.track(
-        this.deps.consumers.list({ enabled: true }).then((cs) => {
-          this.realtime = cs.filter((c) => c.realtime);
-          // Changes seen before the list arrived were queued under the old list; the periodic run covers gaps.
-        }),
-      );
+    if (this.deps.clock.now() - this.realtimeLoadedAt > 5_000 || this.reloading !== null) {
+      // The list of realtime consumers is stale: reload it, then route the changes seen meanwhile.
+      this.awaitingList.push(name);
+      if (this.reloading === null) {
+        this.reloading = this.loadRealtime().finally(() => {
+          this.reloading = null;
+          const names = this.awaitingList.splice(0);
+          for (const n of names) this.route(n);
+        });
+        this.track(this.reloading);
+      }
+      return;
     }
+    this.route(name);
+  }
+
+  private route(name: ResourceName): void {
     for (const c of this.realtime) {
       if (!parseSelectorCached(c.selector).matches(name)) continue;
       let paths = this.pendingPaths.get(c.id);
@@ -227,9 +268,15 @@ export class OutboxWriter {
       this.track(
         this.lock(consumerId)
           .run(() => this.extract(consumerId, paths.values()))
-          .then((r) => {
-            if (r.messages > 0) this.deps.onQueued();
-          }),
+          .then(
+            (r) => {
+              if (r.messages > 0) this.deps.onQueued();
+            },
+            (e: unknown) => {
+              this.needsSweep.add(consumerId);
+              throw e;
+            },
+          ),
       );
     }
   }

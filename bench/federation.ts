@@ -1,0 +1,311 @@
+/**
+ * Federation benchmark (issue 8): through a private ejabberd and PostgreSQL (127.0.0.1:5432,
+ * database `test`, trust auth; RELAIS_BENCH_PG_ADMIN_URL overrides), two gateways A → B.
+ *
+ *   npx tsx bench/federation.ts          (or `npm run bench -- federation`)
+ *
+ * 1. Baseline: raw @xmpp/client message rate (one sender → one receiver, bodies the size of the
+ *    pipeline's messages) and round trip p50/p99.
+ * 2. Pipeline messages/s: records written on A's local system, extracted by push-outbox into packs
+ *    of ~25 records (2 KiB stanza limit), sent, applied on B; timed until every value is durable on
+ *    B (Inbox rows marked applied after the ValueStore flush) and A's values flushed too.
+ *    Goal ≥ 0.5× the raw message rate.
+ * 3. Pipeline records/s with packed SenML (64 KiB stanzas). Goal ≥ 20× the raw message rate.
+ * 4. Real-time latency at light load: a consumer with realtime=true, one change every 20 ms on A,
+ *    time until B's model has it. Goal p99 < 50 ms.
+ */
+import { pathToFileURL } from "node:url";
+import { randomBytes } from "node:crypto";
+import { client as xmppClient, xml, type Client } from "@xmpp/client";
+import pg from "pg";
+import { PgDatabase } from "../src/adapters/postgres/pg-database.js";
+import { migrate } from "../src/adapters/postgres/migrate.js";
+import { FIXTURE_OWNER, addConsumer, registerPartner } from "../src/federation/testing/fixtures.js";
+import { startEjabberd, type Ejabberd } from "../test/support/ejabberd.js";
+import { GatewayUnderTest, seedRecords, until } from "../test/integration/federation-harness.js";
+
+const ADMIN_URL = process.env.RELAIS_BENCH_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const RAW_N = Number(process.env.FED_BENCH_RAW_N ?? 10_000);
+const MSG_RECORDS = Number(process.env.FED_BENCH_MSG_RECORDS ?? 50_000);
+const BULK_RECORDS = Number(process.env.FED_BENCH_BULK_RECORDS ?? 200_000);
+const RT_SAMPLES = Number(process.env.FED_BENCH_RT_SAMPLES ?? 300);
+
+export interface FederationBenchResult {
+  raw: { bodyBytes: number; perSecond: number; p50Ms: number; p99Ms: number };
+  messages: { messages: number; records: number; seconds: number; perSecond: number; ratioToRaw: number };
+  records: {
+    messages: number;
+    records: number;
+    seconds: number;
+    perSecond: number;
+    ratioToRawMessages: number;
+  };
+  realtime: { samples: number; p50Ms: number; p99Ms: number };
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+async function rawClient(server: Ejabberd, user: string, password: string): Promise<Client> {
+  const x = xmppClient({
+    service: server.info.service,
+    domain: server.info.domain,
+    resource: "bench",
+    username: user,
+    password,
+    credentials: (authenticate) => authenticate({ username: user, password }, "PLAIN"),
+  });
+  x.reconnect.stop();
+  x.on("error", () => undefined);
+  await x.start();
+  x.socket?.setNoDelay?.(true);
+  await x.send(xml("presence"));
+  return x;
+}
+
+async function rawBaseline(server: Ejabberd, body: string): Promise<FederationBenchResult["raw"]> {
+  const d = server.info.domain;
+  const a = await rawClient(server, "rawa", "pw");
+  const b = await rawClient(server, "rawb", "pw");
+  try {
+    const rate = async (n: number): Promise<number> => {
+      let got = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      b.on("stanza", (s) => {
+        if (s.is("message") && s.getChild("body") && ++got === n) done();
+      });
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++)
+        void a.send(xml("message", { to: `rawb@${d}`, id: `r${i}` }, xml("body", {}, body)));
+      await all;
+      b.removeAllListeners("stanza");
+      return n / ((performance.now() - t0) / 1000);
+    };
+    await rate(500);
+    const perSecond = await rate(RAW_N);
+    // round trip: a → b, b echoes → a, one at a time
+    b.on("stanza", (s) => {
+      if (s.is("message") && s.getChild("body"))
+        void b.send(xml("message", { to: `rawa@${d}/bench`, id: s.attrs.id }, xml("body", {}, "ok")));
+    });
+    const samples: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        const h = (s: { is(n: string): boolean; attrs: Record<string, string | undefined> }) => {
+          if (s.is("message") && s.attrs.id === `e${i}`) {
+            a.removeListener("stanza", h);
+            resolve();
+          }
+        };
+        a.on("stanza", h);
+        void a.send(xml("message", { to: `rawb@${d}`, id: `e${i}` }, xml("body", {}, body)));
+      });
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((x, y) => x - y);
+    return {
+      bodyBytes: Buffer.byteLength(body),
+      perSecond,
+      p50Ms: quantile(samples, 0.5),
+      p99Ms: quantile(samples, 0.99),
+    };
+  } finally {
+    await a.stop().catch(() => undefined);
+    await b.stop().catch(() => undefined);
+  }
+}
+
+async function database(tag: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `relais_bench_${tag}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = new PgDatabase(url.toString(), { max: 1 });
+  await migrate(db);
+  await db.close();
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+async function pipeline(
+  server: Ejabberd,
+  tag: string,
+  stanzaLimit: number,
+  realtime: boolean,
+): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest; close: () => Promise<void> }> {
+  const [da, db] = [await database(`${tag}a`), await database(`${tag}b`)];
+  const common = { service: server.info.service, options: { stanzaLimit, outbox: { batchSize: 500 } } };
+  const a = new GatewayUnderTest({
+    name: `A${tag}`,
+    jid: `fa${tag}@${server.info.domain}`,
+    password: "pw",
+    dbUrl: da.url,
+    ...common,
+  });
+  const b = new GatewayUnderTest({
+    name: `B${tag}`,
+    jid: `fb${tag}@${server.info.domain}`,
+    password: "pw",
+    dbUrl: db.url,
+    ...common,
+  });
+  await server.api.register(`fa${tag}`, "pw");
+  await server.api.register(`fb${tag}`, "pw");
+  await a.start();
+  await b.start();
+  await registerPartner(
+    { gateway: b.i.gateway, stores: b.i.stores, jid: b.jid },
+    { senderJid: a.jid, federatedUser: "alice@a", account: "partner-a" },
+  );
+  await addConsumer(
+    { gateway: a.i.gateway, stores: a.i.stores, jid: a.jid },
+    {
+      targetJid: b.jid,
+      federatedUser: "alice@a",
+      account: "reader",
+      selector: "dev-*",
+      mapping: { provider: "ext-*" },
+      realtime,
+    },
+  );
+  await a.i.node.refresh();
+  return {
+    a,
+    b,
+    close: async () => {
+      await a.stop();
+      await b.stop();
+      await da.drop();
+      await db.drop();
+    },
+  };
+}
+
+/**
+ * Connector writes on A in chunks, each followed by a push-outbox run (the sender drains
+ * meanwhile, as in a running gateway) → wire → B applied and durable; A's values flushed too.
+ */
+async function bulk(a: GatewayUnderTest, b: GatewayUnderTest, from: number, records: number, chunk = 2_000) {
+  const before = (await b.i.stores.inbox.countByStatus()).applied;
+  const t0 = performance.now();
+  let messages = 0;
+  for (let k = 0; k < records; k += chunk) {
+    const n = Math.min(chunk, records - k);
+    seedRecords(a.i.gateway, from + k, n, { provider: (i) => `dev-${Math.floor(i / 1000)}` });
+    const push = await a.i.node.runJob("push-outbox");
+    messages += push.job === "push-outbox" ? (push.report?.messages ?? 0) : 0;
+    await new Promise((r) => setImmediate(r));
+  }
+  await a.i.gateway.flush();
+  await until(
+    async () => (await b.i.stores.inbox.countByStatus()).applied === before + messages,
+    300_000,
+    "every message applied and durable on B",
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const stored = (await b.i.stores.values.loadAll()).filter(
+    (s) => s.provider.startsWith("ext-dev-") && s.timestamp !== null,
+  ).length;
+  if (stored < from + records) throw new Error(`B holds ${stored} of ${from + records} records`);
+  return { messages, records, seconds };
+}
+
+export async function run(): Promise<FederationBenchResult> {
+  const server = await startEjabberd({ accounts: { rawa: "pw", rawb: "pw" } });
+  try {
+    // 1 + 2: message rate, bodies of ~25 records (the pipeline's message size under 2 KiB stanzas)
+    const p1 = await pipeline(server, "m", 2048, false);
+    let messages: FederationBenchResult["messages"];
+    let raw: FederationBenchResult["raw"];
+    try {
+      await bulk(p1.a, p1.b, 0, 2_000); // warm-up
+      const sample = (await p1.a.i.stores.outbox.list({ limit: 1 }))[0]!.body;
+      raw = await rawBaseline(server, sample);
+      const m = await bulk(p1.a, p1.b, 2_000, MSG_RECORDS);
+      const perSecond = m.messages / m.seconds;
+      messages = { ...m, perSecond, ratioToRaw: perSecond / raw.perSecond };
+    } finally {
+      await p1.close();
+    }
+    // 3: records/s with 64 KiB packs
+    const p2 = await pipeline(server, "r", 64 * 1024, false);
+    let recordsResult: FederationBenchResult["records"];
+    try {
+      await bulk(p2.a, p2.b, 0, 5_000);
+      const r = await bulk(p2.a, p2.b, 5_000, BULK_RECORDS, 20_000);
+      const perSecond = r.records / r.seconds;
+      recordsResult = { ...r, perSecond, ratioToRawMessages: perSecond / raw.perSecond };
+    } finally {
+      await p2.close();
+    }
+    // 4: real-time latency at light load
+    const p3 = await pipeline(server, "t", 64 * 1024, true);
+    let realtime: FederationBenchResult["realtime"];
+    try {
+      const latencies: number[] = [];
+      const pending = new Map<string, number>();
+      p3.b.i.gateway.onEvent((e) => {
+        if (e.kind !== "DATA") return;
+        const t = pending.get(e.uri);
+        if (t !== undefined) {
+          latencies.push(performance.now() - t);
+          pending.delete(e.uri);
+        }
+      });
+      for (let i = 0; i < RT_SAMPLES + 20; i++) {
+        const uri = `/ext-dev-rt/s/r${i}`;
+        pending.set(uri, performance.now());
+        p3.a.i.gateway.applyUpdates(FIXTURE_OWNER, [
+          { provider: "dev-rt", service: "s", resource: `r${i}`, value: i, timestamp: Date.now() },
+        ]);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await until(() => pending.size === 0, 10_000, "every real-time change on B");
+      const sorted = latencies.slice(20).sort((x, y) => x - y); // first 20: warm-up
+      realtime = { samples: sorted.length, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99) };
+    } finally {
+      await p3.close();
+    }
+    const result = { raw, messages, records: recordsResult, realtime };
+    console.log("| measurement | figure | goal |");
+    console.log("|---|---|---|");
+    console.log(
+      `| raw @xmpp/client, ${raw.bodyBytes} B bodies | ${Math.round(raw.perSecond)} msg/s, round trip p50 ${raw.p50Ms.toFixed(2)} / p99 ${raw.p99Ms.toFixed(2)} ms | baseline |`,
+    );
+    console.log(
+      `| pipeline, ${messages.messages} messages of ~${Math.round(messages.records / messages.messages)} records | ${Math.round(messages.perSecond)} msg/s = ${messages.ratioToRaw.toFixed(2)}× raw | ≥ 0.5× |`,
+    );
+    console.log(
+      `| pipeline, ${recordsResult.records} records in ${recordsResult.messages} packs (64 KiB) | ${Math.round(recordsResult.perSecond)} records/s = ${recordsResult.ratioToRawMessages.toFixed(1)}× raw msg/s | ≥ 20× |`,
+    );
+    console.log(
+      `| real-time change A → B, 1 per 20 ms, ${realtime.samples} samples | p50 ${realtime.p50Ms.toFixed(1)} ms, p99 ${realtime.p99Ms.toFixed(1)} ms | p99 < 50 ms |`,
+    );
+    return result;
+  } finally {
+    await server.dispose();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  run().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
