@@ -10,9 +10,15 @@ import { request as httpsRequest } from "node:https";
 import { RelaisError } from "../../core/errors.js";
 import type { Logger } from "../../core/ports.js";
 import type { Notification, NotificationSink } from "./ports.js";
-import { UrlGuard, type UrlGuardOptions } from "./url-guard.js";
+import { UrlGuard, type LookupFn } from "../../net/url-guard.js";
 
-export interface CallbackOptions extends UrlGuardOptions {
+export interface CallbackOptions {
+  /** Host names allowed as callback targets; empty or absent: any host with public addresses. */
+  allowHosts?: readonly string[];
+  /** CIDRs (e.g. "127.0.0.0/8", "10.1.0.0/16", "::1/128") that may be private or loopback. */
+  allowNetworks?: readonly string[];
+  /** Injected resolver (tests); defaults to dns.lookup with all: true. */
+  lookup?: LookupFn;
   /** Attempts per notification (default 5). */
   maxAttempts?: number;
   /** First retry delay; doubles each time up to maxDelayMs (defaults 500 ms, 30 s). */
@@ -60,7 +66,7 @@ export function guardedPost(url: URL, body: string, guard: UrlGuard, timeoutMs: 
           "content-length": Buffer.byteLength(body),
           "user-agent": "relais-callback",
         },
-        lookup: guard.lookup as never,
+        lookup: guard.pinnedLookup as never,
         timeout: timeoutMs,
       },
       (res) => {
@@ -87,14 +93,21 @@ const defaultSleep = (ms: number): Promise<void> =>
 export class CallbackDispatcher {
   readonly guard: UrlGuard;
   private readonly entries = new Map<string, Entry>();
-  private readonly o: Required<Omit<CallbackOptions, keyof UrlGuardOptions>>;
+  private readonly o: Required<Omit<CallbackOptions, "allowHosts" | "allowNetworks" | "lookup">>;
 
   constructor(
     options: CallbackOptions,
     private readonly log: Logger,
     private readonly events: CallbackEvents = {},
   ) {
-    this.guard = new UrlGuard(options);
+    // Callback URLs come from API clients: public addresses only, unless the operator opens a network.
+    this.guard = new UrlGuard({
+      allowHosts:
+        options.allowHosts !== undefined && options.allowHosts.length > 0 ? options.allowHosts : "any",
+      allowNetworks: options.allowNetworks ?? [],
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+      codes: { refused: "RELAIS_ERR_HTTP_CALLBACK_REFUSED", unresolved: "RELAIS_ERR_HTTP_CALLBACK_REFUSED" },
+    });
     this.o = {
       maxAttempts: options.maxAttempts ?? 5,
       baseDelayMs: options.baseDelayMs ?? 500,

@@ -12,6 +12,7 @@
  */
 import { Cron } from "croner";
 import { RelaisError, isRelaisError } from "../../core/errors.js";
+import { UrlGuard } from "../../net/url-guard.js";
 import { mustCompile, type HttpCommandConfig, type HttpConnectorConfig } from "../config.js";
 import type { CompiledMapping } from "../mapping.js";
 import type {
@@ -23,7 +24,6 @@ import type {
 } from "../ports.js";
 import { backoffDelay, sleep, StatusTracker } from "../status-tracker.js";
 import { commandVars, renderJson, renderText } from "../template.js";
-import { checkUrl } from "../url-guard.js";
 
 export const HTTP_COUNTERS = [
   "ticks",
@@ -66,6 +66,7 @@ export class HttpConnector implements Connector {
   private readonly tracker: StatusTracker;
   private readonly fetchFn: typeof fetch;
   private readonly random: () => number;
+  private readonly urlGuard: UrlGuard;
   private running = false;
   private timer: NodeJS.Timeout | null = null;
   private cron: Cron | null = null;
@@ -86,6 +87,16 @@ export class HttpConnector implements Connector {
     this.tracker = new StatusTracker(cfg.name, "http", ctx.clock, ctx.logger, HTTP_COUNTERS);
     this.fetchFn = opts.fetch ?? fetch;
     this.random = opts.random ?? Math.random;
+    // Local systems live in private ranges: only the allow-list and the forbidden addresses apply.
+    this.urlGuard = new UrlGuard({
+      allowHosts: cfg.options.allowHosts,
+      allowNetworks: "any",
+      ...(ctx.lookup ? { lookup: ctx.lookup } : {}),
+      codes: {
+        refused: "RELAIS_ERR_CONNECTOR_URL_FORBIDDEN",
+        unresolved: "RELAIS_ERR_CONNECTOR_UNREACHABLE",
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -253,11 +264,7 @@ export class HttpConnector implements Connector {
   }
 
   private async guard(raw: string): Promise<URL> {
-    const opts = {
-      allowHosts: this.cfg.options.allowHosts,
-      ...(this.ctx.lookup ? { lookup: this.ctx.lookup } : {}),
-    };
-    return checkUrl(raw, opts);
+    return this.urlGuard.check(raw);
   }
 
   private async credentials(): Promise<Credentials | null> {

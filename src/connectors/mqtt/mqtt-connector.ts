@@ -13,6 +13,7 @@
  */
 import { connect, type IPublishPacket, type MqttClient } from "mqtt";
 import { RelaisError, isRelaisError } from "../../core/errors.js";
+import { UrlGuard } from "../../net/url-guard.js";
 import {
   mustCompile,
   type MqttCommandConfig,
@@ -31,7 +32,6 @@ import type {
 import { recordsToUpdates, type SenmlDecode } from "../senml-records.js";
 import { StatusTracker } from "../status-tracker.js";
 import { commandVars, renderJson, renderText } from "../template.js";
-import { checkUrl } from "../url-guard.js";
 import { matchTopic } from "./topic-match.js";
 
 export const MQTT_COUNTERS = [
@@ -174,11 +174,17 @@ export class MqttConnector implements Connector {
     const o = this.cfg.options;
     let cred: Credentials | null = null;
     try {
-      await checkUrl(o.url, {
+      // Brokers live in private ranges: only the allow-list and the forbidden addresses apply.
+      await new UrlGuard({
         allowHosts: o.allowHosts,
+        allowNetworks: "any",
         protocols: ["mqtt:", "mqtts:", "ws:", "wss:"],
         ...(this.ctx.lookup ? { lookup: this.ctx.lookup } : {}),
-      });
+        codes: {
+          refused: "RELAIS_ERR_CONNECTOR_URL_FORBIDDEN",
+          unresolved: "RELAIS_ERR_CONNECTOR_UNREACHABLE",
+        },
+      }).check(o.url);
       cred = await this.credentials();
     } catch (e) {
       if (isRelaisError(e) && e.code === "RELAIS_ERR_CONNECTOR_URL_FORBIDDEN")
