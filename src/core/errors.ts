@@ -211,7 +211,7 @@ export const ERRORS = {
   RELAIS_ERR_SENML_NOT_A_PACK: spec(
     400,
     "The SenML input is not a pack: an array of one or more records (objects/maps/senml elements)",
-    "Send a non-empty array of records, e.g. [{\"n\":\"p/s/r\",\"v\":1}] (RFC 8428 §4, §5).",
+    'Send a non-empty array of records, e.g. [{"n":"p/s/r","v":1}] (RFC 8428 §4, §5).',
   ),
   RELAIS_ERR_SENML_FIELD_TYPE: spec(
     400,
@@ -251,7 +251,7 @@ export const ERRORS = {
   RELAIS_ERR_SENML_XML_FORBIDDEN: spec(
     400,
     "The SenML XML uses a forbidden construct (DOCTYPE, entity, processing instruction, CDATA or a foreign namespace)",
-    "Send plain <sensml xmlns=\"urn:ietf:params:xml:ns:senml\"> with <senml/> children and attributes only (RFC 8428 §7).",
+    'Send plain <sensml xmlns="urn:ietf:params:xml:ns:senml"> with <senml/> children and attributes only (RFC 8428 §7).',
   ),
   RELAIS_ERR_SENML_XML_UNREPRESENTABLE: spec(
     400,
