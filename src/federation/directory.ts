@@ -34,6 +34,7 @@ export interface DirectoryDeps {
 
 export class Directory {
   private readonly apps = new Map<string, Entry<App | null>>();
+  private readonly appsById = new Map<string, Entry<App | null>>();
   private readonly identities = new Map<string, Entry<Identity>>();
   private readonly ttlMs: number;
 
@@ -43,6 +44,7 @@ export class Directory {
 
   invalidate(): void {
     this.apps.clear();
+    this.appsById.clear();
     this.identities.clear();
   }
 
@@ -67,6 +69,11 @@ export class Directory {
   appByJid(jid: string): Promise<App | null> {
     const key = jid.toLowerCase();
     return this.cached(this.apps, key, () => this.deps.apps.getByJid(key));
+  }
+
+  /** The registered App with this id, or null. */
+  appById(id: number): Promise<App | null> {
+    return this.cached(this.appsById, String(id), () => this.deps.apps.get(id));
   }
 
   /** The identity of a UserApp (a consumer's user on this gateway). */
