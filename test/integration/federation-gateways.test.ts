@@ -15,21 +15,25 @@ const api = new EjabberdApi(xmpp);
 let alpha: GatewayUnderTest;
 let beta: GatewayUnderTest;
 const dbs: FreshDatabase[] = [];
+// Accounts of our own: other test files log in as the shared alpha/beta at the same time.
+let alphaAccount: { jid: string; user: string; password: string };
 
 beforeAll(async () => {
   const [da, db] = [await freshDatabase(), await freshDatabase()];
   dbs.push(da, db);
+  alphaAccount = await api.freshAccount("galpha");
+  const betaAccount = await api.freshAccount("gbeta");
   alpha = new GatewayUnderTest({
     name: "alpha",
-    jid: `alpha@${xmpp.domain}`,
-    password: "alpha-pw",
+    jid: alphaAccount.jid,
+    password: alphaAccount.password,
     service: xmpp.service,
     dbUrl: da.url,
   });
   beta = new GatewayUnderTest({
     name: "beta",
-    jid: `beta@${xmpp.domain}`,
-    password: "beta-pw",
+    jid: betaAccount.jid,
+    password: betaAccount.password,
     service: xmpp.service,
     dbUrl: db.url,
   });
@@ -154,8 +158,8 @@ describe("federation between two gateways over ejabberd", () => {
     const client = xmppClient({
       service: xmpp.service,
       domain: xmpp.domain,
-      username: "alpha",
-      password: "alpha-pw",
+      username: alphaAccount.user,
+      password: alphaAccount.password,
       resource: "replayer",
     });
     client.on("error", () => undefined);
@@ -183,6 +187,55 @@ describe("federation between two gateways over ejabberd", () => {
       expect(b.events.length - eventsBefore).toBe(1);
       expect(b.gateway.model.resource("ext-replay", "s", "r")?.value).toBe(42);
       expect(b.node.counters.duplicates).toBeGreaterThanOrEqual(99);
+    } finally {
+      await client.stop();
+    }
+  });
+  it("refuses per record what the App's user may not write, with an error stanza to the sender (S2)", async () => {
+    const b = beta.i;
+    const client = xmppClient({
+      service: xmpp.service,
+      domain: xmpp.domain,
+      username: alphaAccount.user,
+      password: alphaAccount.password,
+      resource: "s2",
+    });
+    client.on("error", () => undefined);
+    const errors: { id: string; condition: string; text: string }[] = [];
+    client.on("stanza", (st) => {
+      if (st.is("message") && st.attrs.type === "error") {
+        const e = st.getChild("error");
+        const cond = e?.getChildElements().find((c) => c.name !== "text")?.name ?? "";
+        errors.push({ id: st.attrs.id ?? "", condition: cond, text: e?.getChildText("text") ?? "" });
+      }
+    });
+    await client.start();
+    try {
+      const rejectedBefore = b.node.counters.recordsRejected;
+      // one record the default user may create (ext-*), one it may not (a provider outside its grant)
+      const body = JSON.stringify([
+        { n: "ext-mixed/s/ok", v: 1, t: 1_700_000_300 },
+        { n: "core-secret/s/r", v: 2, t: 1_700_000_300 },
+      ]);
+      await client.send(
+        xml(
+          "message",
+          { to: beta.jid, id: "s2-1", type: "normal" },
+          xml("body", {}, body),
+          xml("request", { xmlns: "urn:xmpp:receipts" }),
+        ),
+      );
+      await until(() => errors.some((e) => e.id === "s2-1"), 10_000, "error stanza");
+      const err = errors.find((e) => e.id === "s2-1")!;
+      expect(err.condition).toBe("forbidden");
+      expect(err.text).toMatch(/^RELAIS_ERR_FED_FORBIDDEN_RECORD/);
+      expect(b.gateway.model.provider("core-secret")).toBeUndefined();
+      expect(b.gateway.model.resource("ext-mixed", "s", "ok")?.value).toBe(1);
+      expect(b.node.counters.recordsRejected).toBe(rejectedBefore + 1);
+      const audit = await b.stores.audit.list({ action: "federation.message.rejected" });
+      expect(audit.some((e) => e.subject === "s2-1" && e.outcome === "RELAIS_ERR_FED_FORBIDDEN_RECORD")).toBe(
+        true,
+      );
     } finally {
       await client.stop();
     }
