@@ -23,10 +23,12 @@ import {
   connectorsProbe,
   createConnectors,
   configStoreSource,
+  CONNECTOR_KEY_PREFIX,
   registerConnectorMetrics,
   senmlIngestRoute,
   userAppCredentials,
 } from "./connectors/index.js";
+import { parseConnectorConfig } from "./connectors/config.js";
 import type { ConnectorManager } from "./connectors/manager.js";
 import { SimulatorConnector, type DeviceConfig } from "./connectors/simulator/simulator.js";
 import { RelaisError } from "./core/errors.js";
@@ -170,6 +172,16 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
     gateway: coreNorthbound(gateway),
     admin: stores,
     jobs: { run: (name) => federation.runJob(name), names: JOB_NAMES },
+    configHooks: {
+      // connector documents are untrusted input: validated at the edge, every problem reported
+      validate: (key, value) => {
+        if (key.startsWith(CONNECTOR_KEY_PREFIX)) parseConnectorConfig(value);
+      },
+      changed: async (key) => {
+        if (key.startsWith(CONNECTOR_KEY_PREFIX)) await manager.reload();
+        else if (key.startsWith("federation.")) await federation.refresh();
+      },
+    },
     probes,
     queueDepth: () => federation.queueDepths(),
     xmppState: () => transport.state,

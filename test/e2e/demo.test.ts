@@ -127,6 +127,51 @@ describe("relais demo (in-process transport)", () => {
       expect(JSON.stringify(outbox.body)).toMatch(/"delivered"/);
       expect((await getJson(`${demo.alpha}/api/v1/outbox`)).status).toBe(401);
 
+      // the demo pointed at an MQTT topic: a connector document through the admin API, applied at
+      // once; a reading published on the real Mosquitto lands on alpha and, being a meter-*, on beta
+      const topic = `relais-e2e-${process.pid}`;
+      const doc = {
+        kind: "mqtt",
+        name: "plant",
+        options: { url: "mqtt://127.0.0.1:1883", allowHosts: ["127.0.0.1"] },
+        mapping: [
+          {
+            topic: `${topic}/+/power`,
+            format: "plain",
+            target: "meter-{1}/power/active",
+            type: "float",
+            unit: "W",
+          },
+        ],
+      };
+      const bad = await fetch(`${demo.alpha}/api/v1/config/connector.plant`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+        body: JSON.stringify({ value: { ...doc, kind: "telepathy" } }),
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error?: { code?: string }; code?: string }).error?.code ?? "").toMatch(
+        /CONNECTOR/,
+      );
+      const put = await fetch(`${demo.alpha}/api/v1/config/connector.plant`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+        body: JSON.stringify({ value: doc }),
+      });
+      expect(put.status, await put.clone().text()).toBe(200);
+      const { connectAsync } = await import("mqtt");
+      const mq = await connectAsync("mqtt://127.0.0.1:1883");
+      try {
+        await until("the MQTT reading on alpha and beta", async () => {
+          await mq.publishAsync(`${topic}/mq9/power`, "1234.5", { qos: 1 });
+          const a = await valueAt(demo.alpha, "meter-mq9/power/active");
+          const b = await valueAt(demo.beta, "ext-alpha-meter-mq9/power/active");
+          return a?.value === 1234.5 && b?.value === 1234.5 ? true : undefined;
+        });
+      } finally {
+        await mq.endAsync();
+      }
+
       // a real browser on beta's console sees alpha's meter live
       if (!existsSync(CHROMIUM))
         throw new Error(

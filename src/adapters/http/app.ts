@@ -24,7 +24,7 @@ import { errorMember, toRelaisError } from "./http-errors.js";
 import { LoginLimiter, type LoginLimitOptions } from "./login-limiter.js";
 import { HttpMetrics, type QueueDepth } from "./metrics.js";
 import type { HealthProbe, HttpCaller, JobRunner, NorthboundGateway } from "./ports.js";
-import { adminRoutes, type AdminStores } from "./routes/admin.js";
+import { adminRoutes, type AdminStores, type ConfigHooks } from "./routes/admin.js";
 import { consoleRoutes } from "./routes/console.js";
 import { docsRoutes } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
@@ -61,6 +61,8 @@ export interface HttpDeps {
   admin?: AdminStores;
   /** Runs the named job now (POST /api/v1/jobs/{name}/run). */
   jobs?: JobRunner;
+  /** Validation and immediate application of `config` entries written through /api/v1/config. */
+  configHooks?: ConfigHooks;
   /** Components of /health/ready (database, xmpp when configured, connectors). */
   probes?: readonly HealthProbe[];
   /** A probe that has not answered after this long counts as down (default 2 s). */
@@ -289,6 +291,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     prefix: "/api/v1",
     stores: deps.admin ?? {},
     ...(deps.jobs ? { jobs: deps.jobs } : {}),
+    ...(deps.configHooks ? { configHooks: deps.configHooks } : {}),
     metrics,
   });
   await app.register(securityRoutes, {

@@ -25,10 +25,19 @@ import { replies } from "../schemas.js";
 /** The stores behind the admin API; any may be absent (its routes then answer 503). */
 export type AdminStores = Partial<FederationStores>;
 
+/** What the runtime does with `config` entries written through the API. */
+export interface ConfigHooks {
+  /** Validate a value before it is stored (throw a RelaisError naming every problem). */
+  validate?(key: string, value: unknown): void;
+  /** Apply a stored or deleted entry now (e.g. reload connectors) rather than at the next poll. */
+  changed?(key: string): Promise<void>;
+}
+
 export interface AdminRoutesOptions {
   stores: AdminStores;
   jobs?: JobRunner;
   metrics: HttpMetrics;
+  configHooks?: ConfigHooks;
 }
 
 const ADMIN = { auth: "admin" as const };
@@ -489,8 +498,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app: F
     },
     async (req) => {
       if (!("value" in req.body)) throw new RelaisError("RELAIS_ERR_HTTP_BAD_REQUEST", "value is missing");
+      opts.configHooks?.validate?.(req.params.key, req.body.value);
       const e = await need(s.config, "config").set(req.params.key, req.body.value);
       await audit(req, "admin.config.set", req.params.key);
+      await opts.configHooks?.changed?.(req.params.key);
       return showConfig(e);
     },
   );
@@ -505,6 +516,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app: F
       if (!removed)
         throw new RelaisError("RELAIS_ERR_DB_NOT_FOUND", "No such config key", { key: req.params.key });
       await audit(req, "admin.config.delete", req.params.key);
+      await opts.configHooks?.changed?.(req.params.key);
       return { removed };
     },
   );
