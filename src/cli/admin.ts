@@ -3,6 +3,8 @@
  * secrets. They work on the configured database: PGlite in RELAIS_DATA_DIR, or the server named
  * by RELAIS_DATABASE_URL. Credentials are write-only: no command prints them.
  */
+import { parseConnectorConfig } from "../connectors/config.js";
+import { CONNECTOR_KEY_PREFIX } from "../connectors/sources.js";
 import { readFileSync } from "node:fs";
 import { rmSync } from "node:fs";
 import { Command, Option } from "commander";
@@ -680,6 +682,8 @@ function registerConfig(program: Command): void {
           value = raw;
         }
       }
+      // connector documents are validated before they are stored: every problem with its path
+      if (key.startsWith(CONNECTOR_KEY_PREFIX)) parseConnectorConfig(value);
       await withStorage(async ({ stores }) => {
         await stores.config.set(key, value);
         await stores.audit.append({
