@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { PgDatabase } from "../../src/adapters/postgres/pg-database.js";
+import type { FederationOptions } from "../../src/federation/federation-node.js";
 import { EjabberdApi } from "../support/ejabberd.js";
 import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 import {
@@ -30,7 +31,9 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
 });
 
-async function pair(): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
+async function pair(
+  extraA: Partial<FederationOptions> = {},
+): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
   const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
   const [ja, jb] = [await api.freshAccount("fa"), await api.freshAccount("fb")];
   const opts = { outbox: { ackTimeoutMs: 3_000, backoff: { baseMs: 200, maxMs: 1_000 } } };
@@ -40,7 +43,7 @@ async function pair(): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
     password: ja.password,
     service: xmpp.service,
     dbUrl: dbs[0]!.url,
-    options: opts,
+    options: { ...opts, ...extraA },
   });
   const b = new GatewayUnderTest({
     name: "B",
@@ -180,13 +183,14 @@ describe("federation under crashes (R4, R10)", () => {
     "R10: a clean stop mid-batch exits within 10 s, puts in-flight rows back to pending, nothing lost",
     { timeout: 60_000 },
     async () => {
-      const { a, b } = await pair();
+      const { a, b } = await pair({ stopTimeoutMs: 1_500 });
       let stopMs = -1;
       let sendingAfterStop = -1;
       let stopped = null as Promise<void> | null;
       let sends = 0;
-      // SIGTERM arrives while a batch is being sent (inside a send of the drain loop)
-      a.i.transport.afterSend = () => {
+      // SIGTERM arrives while a batch is being sent, and that send hangs (a stalled stream) longer
+      // than the stop allows: the rows of the batch are still 'sending' when stop() gives up waiting.
+      a.i.transport.beforeSend = async () => {
         if (++sends !== 12 || stopped) return;
         const t0 = Date.now();
         stopped = (async () => {
@@ -201,6 +205,7 @@ describe("federation under crashes (R4, R10)", () => {
           await probe.close();
           await a.start();
         })();
+        await new Promise((r) => setTimeout(r, 4_000));
       };
       await produce(a, RECORDS, PACK);
       await until(() => stopped !== null, 30_000, "stop triggered");

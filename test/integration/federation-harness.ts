@@ -131,8 +131,14 @@ export class FaultTransport implements Transport {
   /** Called before each send; true: this is the last thing the instance does (it hears nothing after). */
   lastSend: ((s: OutgoingStanza) => boolean) | null = null;
 
+  /** Awaited before each send (a stalled stream: the write does not complete meanwhile). */
+  beforeSend: ((s: OutgoingStanza) => Promise<void> | void) | null = null;
+
   async send(s: OutgoingStanza): Promise<void> {
     if (this.cut) throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "crashed");
+    await this.beforeSend?.(s);
+    if (this.cut || this.inner.state !== "online")
+      throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "stalled, then gone");
     if (this.lastSend?.(s)) this.cut = true;
     await this.inner.send(s);
     await this.afterSend?.(s);
