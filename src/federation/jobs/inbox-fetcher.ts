@@ -19,12 +19,18 @@ export interface InboxFetcherOptions {
   batchSize: number;
   maxAttempts: number;
   backoff: BackoffOptions;
+  /**
+   * Applied and rejected rows are deleted this long after (ms): the window in which a replay is
+   * recognised by its (sender, id) (RELIABILITY S3); 0 keeps them.
+   */
+  retentionMs: number;
 }
 
 export const DEFAULT_INBOX_FETCHER_OPTIONS: InboxFetcherOptions = {
   batchSize: 200,
   maxAttempts: 20,
   backoff: { baseMs: 1_000, maxMs: 5 * 60_000 },
+  retentionMs: 7 * 24 * 3600_000,
 };
 
 export interface FetchInboxReport {
@@ -82,6 +88,9 @@ export class InboxFetcher {
         // Anything this run claimed and did not settle (a throw above) goes back to pending.
         await this.deps.inbox.release({ owner: this.deps.owner }).catch(() => 0);
       });
+    if (this.options.retentionMs > 0) {
+      await this.deps.inbox.purgeDone(this.deps.clock.now() - this.options.retentionMs);
+    }
     return report;
   }
 

@@ -133,3 +133,18 @@ describe("OutboxSender", () => {
     expect((await stores.outbox.get("m1"))?.status).toBe("pending");
   });
 });
+
+describe("retention", () => {
+  it("deletes delivered rows after the retention period, keeps the others", async () => {
+    const { clock, stores, sender, enqueue } = setup({ retentionMs: 10_000 });
+    await enqueue("old");
+    await enqueue("kept");
+    await sender.run();
+    sender.onReceipt("old");
+    await new Promise((r) => setTimeout(r, 10));
+    clock.advance(20_000);
+    await sender.run();
+    expect(await stores.outbox.get("old")).toBeNull();
+    expect(await stores.outbox.get("kept")).not.toBeNull();
+  });
+});

@@ -24,6 +24,8 @@ export interface OutboxSenderOptions {
   backoff: BackoffOptions;
   /** Largest stanza (bytes) the XMPP server takes; bigger rows are dead-lettered (R9). */
   stanzaLimit: number;
+  /** Delivered rows are deleted this long after delivery (ms); 0 keeps them. */
+  retentionMs: number;
 }
 
 export const DEFAULT_OUTBOX_SENDER_OPTIONS: OutboxSenderOptions = {
@@ -32,6 +34,7 @@ export const DEFAULT_OUTBOX_SENDER_OPTIONS: OutboxSenderOptions = {
   maxAttempts: 50,
   backoff: { baseMs: 1_000, maxMs: 60_000 },
   stanzaLimit: 64 * 1024,
+  retentionMs: 7 * 24 * 3600_000,
 };
 
 /** XMPP stanza error conditions (RFC 6120 §8.3.3) after which a resend cannot help. */
@@ -97,6 +100,9 @@ export class OutboxSender {
     const report: FetchOutboxReport = { claimed: 0, sent: 0, requeued: 0, deadLettered: 0 };
     await this.requeueUnconfirmed(report);
     await this.mutex.run(() => this.drainLoop(report));
+    if (this.options.retentionMs > 0) {
+      await this.deps.outbox.purgeDelivered(this.deps.clock.now() - this.options.retentionMs);
+    }
     return report;
   }
 
