@@ -6,6 +6,9 @@
  *
  * 1. Baseline: raw @xmpp/client message rate (one sender → one receiver, bodies the size of the
  *    pipeline's messages) and round trip p50/p99.
+ * A and B run in one process for the real-time run and B in a process of its own
+ * (bench/federation-peer.ts) for the throughput runs, as gateways are deployed.
+ *
  * 2. Pipeline messages/s: records written on A's local system, extracted by push-outbox into packs
  *    of ~25 records (2 KiB stanza limit), sent, applied on B; timed until every value is durable on
  *    B (Inbox rows marked applied after the ValueStore flush) and A's values flushed too.
@@ -14,7 +17,8 @@
  * 4. Real-time latency at light load: a consumer with realtime=true, one change every 20 ms on A,
  *    time until B's model has it. Goal p99 < 50 ms.
  */
-import { pathToFileURL } from "node:url";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import { client as xmppClient, xml, type Client } from "@xmpp/client";
 import pg from "pg";
@@ -194,12 +198,103 @@ async function pipeline(
   };
 }
 
+/** A → B with B in its own process; B's progress is read from its database. */
+async function pipelineApart(
+  server: Ejabberd,
+  tag: string,
+  stanzaLimit: number,
+): Promise<{
+  a: GatewayUnderTest;
+  bApplied: () => Promise<number>;
+  bRecords: () => Promise<number>;
+  close: () => Promise<void>;
+}> {
+  const [da, db] = [await database(`${tag}a`), await database(`${tag}b`)];
+  const aJid = `fa${tag}@${server.info.domain}`;
+  const bJid = `fb${tag}@${server.info.domain}`;
+  await server.api.register(`fa${tag}`, "pw");
+  await server.api.register(`fb${tag}`, "pw");
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(new URL("./federation-peer.ts", import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        FED_PEER: JSON.stringify({
+          name: `B${tag}`,
+          jid: bJid,
+          password: "pw",
+          service: server.info.service,
+          dbUrl: db.url,
+          stanzaLimit,
+          senderJid: aJid,
+        }),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("READY")) resolve();
+    });
+    child.once("exit", (code) => {
+      reject(new Error(`peer exited with ${String(code)}`));
+    });
+  });
+  const a = new GatewayUnderTest({
+    name: `A${tag}`,
+    jid: aJid,
+    password: "pw",
+    dbUrl: da.url,
+    service: server.info.service,
+    options: { stanzaLimit, outbox: { batchSize: 500 } },
+  });
+  await a.start();
+  await addConsumer(
+    { gateway: a.i.gateway, stores: a.i.stores, jid: a.jid },
+    {
+      targetJid: bJid,
+      federatedUser: "alice@a",
+      account: "reader",
+      selector: "dev-*",
+      mapping: { provider: "ext-*" },
+    },
+  );
+  await a.i.node.refresh();
+  const q = new pg.Client({ connectionString: db.url });
+  await q.connect();
+  const count = async (sql: string): Promise<number> =>
+    Number((await q.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
+  return {
+    a,
+    bApplied: () => count("SELECT count(*) AS n FROM inbox WHERE status = 'applied'"),
+    bRecords: () =>
+      count("SELECT count(*) AS n FROM resource_values WHERE provider LIKE 'ext-dev-%' AND ts IS NOT NULL"),
+    close: async () => {
+      await q.end();
+      await a.stop();
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+      await da.drop();
+      await db.drop();
+    },
+  };
+}
+
 /**
  * Connector writes on A in chunks, each followed by a push-outbox run (the sender drains
  * meanwhile, as in a running gateway) → wire → B applied and durable; A's values flushed too.
  */
-async function bulk(a: GatewayUnderTest, b: GatewayUnderTest, from: number, records: number, chunk = 2_000) {
-  const before = (await b.i.stores.inbox.countByStatus()).applied;
+interface BProbe {
+  applied: () => Promise<number>;
+  records: () => Promise<number>;
+}
+
+async function bulk(a: GatewayUnderTest, b: BProbe, from: number, records: number, chunk = 2_000) {
+  const before = await b.applied();
   const t0 = performance.now();
   let messages = 0;
   for (let k = 0; k < records; k += chunk) {
@@ -211,14 +306,12 @@ async function bulk(a: GatewayUnderTest, b: GatewayUnderTest, from: number, reco
   }
   await a.i.gateway.flush();
   await until(
-    async () => (await b.i.stores.inbox.countByStatus()).applied === before + messages,
+    async () => (await b.applied()) === before + messages,
     300_000,
     "every message applied and durable on B",
   );
   const seconds = (performance.now() - t0) / 1000;
-  const stored = (await b.i.stores.values.loadAll()).filter(
-    (s) => s.provider.startsWith("ext-dev-") && s.timestamp !== null,
-  ).length;
+  const stored = await b.records();
   if (stored < from + records) throw new Error(`B holds ${stored} of ${from + records} records`);
   return { messages, records, seconds };
 }
@@ -227,25 +320,27 @@ export async function run(): Promise<FederationBenchResult> {
   const server = await startEjabberd({ accounts: { rawa: "pw", rawb: "pw" } });
   try {
     // 1 + 2: message rate, bodies of ~25 records (the pipeline's message size under 2 KiB stanzas)
-    const p1 = await pipeline(server, "m", 2048, false);
+    const p1 = await pipelineApart(server, "m", 2048);
+    const b1 = { applied: p1.bApplied, records: p1.bRecords };
     let messages: FederationBenchResult["messages"];
     let raw: FederationBenchResult["raw"];
     try {
-      await bulk(p1.a, p1.b, 0, 2_000); // warm-up
+      await bulk(p1.a, b1, 0, 2_000); // warm-up
       const sample = (await p1.a.i.stores.outbox.list({ limit: 1 }))[0]!.body;
       raw = await rawBaseline(server, sample);
-      const m = await bulk(p1.a, p1.b, 2_000, MSG_RECORDS);
+      const m = await bulk(p1.a, b1, 2_000, MSG_RECORDS);
       const perSecond = m.messages / m.seconds;
       messages = { ...m, perSecond, ratioToRaw: perSecond / raw.perSecond };
     } finally {
       await p1.close();
     }
     // 3: records/s with 64 KiB packs
-    const p2 = await pipeline(server, "r", 64 * 1024, false);
+    const p2 = await pipelineApart(server, "r", 64 * 1024);
+    const b2 = { applied: p2.bApplied, records: p2.bRecords };
     let recordsResult: FederationBenchResult["records"];
     try {
-      await bulk(p2.a, p2.b, 0, 5_000);
-      const r = await bulk(p2.a, p2.b, 5_000, BULK_RECORDS, 20_000);
+      await bulk(p2.a, b2, 0, 5_000);
+      const r = await bulk(p2.a, b2, 5_000, BULK_RECORDS, 20_000);
       const perSecond = r.records / r.seconds;
       recordsResult = { ...r, perSecond, ratioToRawMessages: perSecond / raw.perSecond };
     } finally {
