@@ -11,11 +11,12 @@ import type { Logger } from "../../core/ports.js";
 import { silentLogger } from "../../core/ports.js";
 import type { Database } from "./database.js";
 
-/** The repository's migrations folder (works from src/ under tsx and from dist/ after tsc). */
+/**
+ * The package's migrations folder. dist/ mirrors src/ (tsconfig.build.json: rootDir src), so
+ * src/adapters/postgres and dist/adapters/postgres are both three levels below the package root.
+ */
 export function defaultMigrationsDir(): string {
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  const up = here.includes("/dist/") ? "../../../../migrations" : "../../../migrations";
-  return fileURLToPath(new URL(up, import.meta.url));
+  return fileURLToPath(new URL("../../../migrations", import.meta.url));
 }
 
 export interface Migration {
