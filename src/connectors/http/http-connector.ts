@@ -10,6 +10,7 @@
  * its resolved addresses (no link-local / metadata targets, RELIABILITY.md S11); redirects are not
  * followed (a redirect could point anywhere). Nothing here throws out of the polling loop.
  */
+import { findCommand, requireCommand, type CommandKey } from "../commands.js";
 import { Cron } from "croner";
 import { RelaisError, isRelaisError } from "../../core/errors.js";
 import { UrlGuard } from "../../net/url-guard.js";
@@ -393,24 +394,13 @@ export class HttpConnector implements Connector {
     return Buffer.concat(chunks).toString("utf8");
   }
 
-  handles(c: Pick<ConnectorCommand, "method" | "provider" | "service" | "resource">): boolean {
-    return this.findCommand(c) !== undefined;
-  }
-
-  private findCommand(c: Pick<ConnectorCommand, "method" | "provider" | "service" | "resource">) {
-    const target = `${c.provider}/${c.service}/${c.resource}`;
-    return this.cfg.commands.find((x) => x.on === c.method && x.target === target);
+  handles(c: CommandKey): boolean {
+    return findCommand(this.cfg.commands, c) !== undefined;
   }
 
   /** SET/ACT write-back: one HTTP call, not retried (an ACT is not idempotent); the caller sees the code. */
   async execute(command: ConnectorCommand): Promise<unknown> {
-    const cmd: HttpCommandConfig | undefined = this.findCommand(command);
-    if (!cmd)
-      throw new RelaisError("RELAIS_ERR_CONNECTOR_NO_COMMAND", undefined, {
-        connector: this.name,
-        method: command.method,
-        target: `${command.provider}/${command.service}/${command.resource}`,
-      });
+    const cmd: HttpCommandConfig = requireCommand(this.name, this.cfg.commands, command);
     if (!this.running)
       throw new RelaisError("RELAIS_ERR_CONNECTOR_NOT_RUNNING", undefined, { connector: this.name });
     this.tracker.inc("commands");

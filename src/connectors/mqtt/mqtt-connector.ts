@@ -11,6 +11,7 @@
  * wrong shape, oversize, mapping error) is logged with its code, counted, acknowledged and
  * dropped: the connector keeps running.
  */
+import { findCommand, requireCommand, type CommandKey } from "../commands.js";
 import { connect, type IPublishPacket, type MqttClient } from "mqtt";
 import { RelaisError, isRelaisError } from "../../core/errors.js";
 import { UrlGuard } from "../../net/url-guard.js";
@@ -384,24 +385,13 @@ export class MqttConnector implements Connector {
     if (this.tracker.current === "up") this.tracker.setState("degraded");
   }
 
-  handles(c: Pick<ConnectorCommand, "method" | "provider" | "service" | "resource">): boolean {
-    return this.findCommand(c) !== undefined;
-  }
-
-  private findCommand(c: Pick<ConnectorCommand, "method" | "provider" | "service" | "resource">) {
-    const target = `${c.provider}/${c.service}/${c.resource}`;
-    return this.cfg.commands.find((x) => x.on === c.method && x.target === target);
+  handles(c: CommandKey): boolean {
+    return findCommand(this.cfg.commands, c) !== undefined;
   }
 
   /** Publishes a SET/ACT to its command topic; resolves on PUBACK (QoS 1) or write (QoS 0). */
   async execute(command: ConnectorCommand): Promise<unknown> {
-    const cmd: MqttCommandConfig | undefined = this.findCommand(command);
-    if (!cmd)
-      throw new RelaisError("RELAIS_ERR_CONNECTOR_NO_COMMAND", undefined, {
-        connector: this.name,
-        method: command.method,
-        target: `${command.provider}/${command.service}/${command.resource}`,
-      });
+    const cmd: MqttCommandConfig = requireCommand(this.name, this.cfg.commands, command);
     const client = this.client;
     if (!this.running || !client)
       throw new RelaisError("RELAIS_ERR_CONNECTOR_NOT_RUNNING", undefined, { connector: this.name });
