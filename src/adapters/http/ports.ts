@@ -3,6 +3,7 @@
  * composition root adapts the core `Gateway` facade and the federation stores to these ports
  * (see ./core-adapter.ts for the ready-made adapter), so the routes never depend on internals.
  */
+import type { EnvelopeType } from "../../core/access/envelopes.js";
 import type { AccessLevel } from "../../core/ports.js";
 
 /** An authenticated (or anonymous) caller, as the core identified it. */
@@ -21,18 +22,8 @@ export type Credentials =
 /** The access methods of CONTRACTS.md §3. */
 export type AccessMethod = "GET" | "SET" | "ACT" | "SUBSCRIBE" | "UNSUBSCRIBE";
 
-export type ResponseType =
-  | "GET_RESPONSE"
-  | "SET_RESPONSE"
-  | "ACT_RESPONSE"
-  | "SUBSCRIBE_RESPONSE"
-  | "UNSUBSCRIBE_RESPONSE"
-  | "PROVIDERS_LIST"
-  | "DESCRIBE_PROVIDER"
-  | "SERVICES_LIST"
-  | "DESCRIBE_SERVICE"
-  | "RESOURCES_LIST"
-  | "DESCRIBE_RESOURCE";
+/** The envelope types are the core's (src/core/access/envelopes.ts): one list, so the two cannot drift. */
+export type ResponseType = EnvelopeType;
 
 /** The seed's response envelope (seeds/002): `response` on success, `error` instead on failure. */
 export interface Envelope {
