@@ -20,12 +20,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
-import { client as xmppClient, xml, type Client } from "@xmpp/client";
+import { xml } from "@xmpp/client";
 import pg from "pg";
 import { PgDatabase } from "../src/adapters/postgres/pg-database.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
 import { FIXTURE_OWNER, addConsumer, registerPartner } from "../src/federation/testing/fixtures.js";
 import { startEjabberd, type Ejabberd } from "../test/support/ejabberd.js";
+import { quantile, rawClient } from "./xmpp-raw.js";
 import { GatewayUnderTest, seedRecords, until } from "../test/integration/federation-harness.js";
 
 const ADMIN_URL = process.env.RELAIS_BENCH_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -45,27 +46,6 @@ export interface FederationBenchResult {
     ratioToRawMessages: number;
   };
   realtime: { samples: number; p50Ms: number; p99Ms: number };
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
-
-async function rawClient(server: Ejabberd, user: string, password: string): Promise<Client> {
-  const x = xmppClient({
-    service: server.info.service,
-    domain: server.info.domain,
-    resource: "bench",
-    username: user,
-    password,
-    credentials: (authenticate) => authenticate({ username: user, password }, "PLAIN"),
-  });
-  x.reconnect.stop();
-  x.on("error", () => undefined);
-  await x.start();
-  x.socket?.setNoDelay?.(true);
-  await x.send(xml("presence"));
-  return x;
 }
 
 async function rawBaseline(server: Ejabberd, body: string): Promise<FederationBenchResult["raw"]> {

@@ -27,7 +27,7 @@ export interface XmppBenchRow {
   p99Ms: number;
 }
 
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -37,7 +37,8 @@ function body(bytes: number): string {
   return `[${unit.repeat(Math.ceil(bytes / unit.length))}`.slice(0, bytes - 1) + "]";
 }
 
-async function rawClient(server: Ejabberd, user: string, password: string): Promise<Client> {
+/** A bare @xmpp/client as the adapter configures it: PLAIN on loopback, Nagle off, initial presence. */
+export async function rawClient(server: Ejabberd, user: string, password: string): Promise<Client> {
   const x = xmppClient({
     service: server.info.service,
     domain: server.info.domain,
