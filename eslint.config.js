@@ -6,11 +6,13 @@ export default tseslint.config(
   {
     ignores: [
       "dist/**",
+      "build/**",
       "node_modules/**",
       "web/**",
       "coverage/**",
       ".relais/**",
       "bin/**",
+      "scripts/*.mjs",
       "eslint.config.js",
     ],
   },

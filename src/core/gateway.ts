@@ -449,9 +449,13 @@ export class Gateway {
    * method not applicable to the kind → 405, method refused by the policy → 401/403.
    */
   private resolve(caller: Principal, uri: string, method: Method): ResourceNode {
-    const p = parseResourcePath(uri);
-    const node = this.model.resource(p.provider, p.service, p.resource);
-    if (!node) throw notFound(uri);
+    // The canonical "/p/s/r" is found without parsing; anything else is parsed (and validated).
+    let node = this.model.resourceAt(uri);
+    if (!node) {
+      const p = parseResourcePath(uri);
+      node = this.model.resource(p.provider, p.service, p.resource);
+      if (!node) throw notFound(uri);
+    }
     const a = this.accessOf(node);
     // Fast path: the common case of an allowed call.
     if (CAN[node.kind][method] && a.allows(caller, method) && a.visible(caller)) return node;

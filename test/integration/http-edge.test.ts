@@ -221,6 +221,7 @@ describe("logs", () => {
     const log = lines.join("");
     expect(log.length).toBeGreaterThan(100); // the requests were logged
     expect(log).toContain("incoming request");
+    expect(log).toMatch(/"reqId":"req-/); // request lines carry their id (child logger made on first use)
     expect(log).not.toMatch(/CANARY/);
     expect(log).not.toContain(Buffer.from("alice:pw-CANARY3").toString("base64"));
   });

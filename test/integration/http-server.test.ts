@@ -190,6 +190,33 @@ describe("WebSocket", () => {
       ),
     ]);
   });
+  it("an upgrade request to a route without a WebSocket handler gets a plain answer and a closed socket", async () => {
+    const { status, closed } = await new Promise<{ status: number; closed: Promise<void> }>((resolve) => {
+      const ws = new WebSocket(base.replace("http", "ws") + "/health/live");
+      ws.on("unexpected-response", (_req, res) => {
+        resolve({
+          status: res.statusCode ?? 0,
+          closed: new Promise((r) =>
+            res.socket.once("close", () => {
+              r();
+            }),
+          ),
+        });
+      });
+      ws.on("open", () => {
+        resolve({ status: 101, closed: Promise.resolve() });
+      });
+    });
+    expect(status).toBe(200);
+    await Promise.race([
+      closed,
+      new Promise((_, reject) =>
+        setTimeout(() => {
+          reject(new Error("socket left open"));
+        }, 2000),
+      ),
+    ]);
+  });
   it("a browser-style bearer.<token> sub-protocol authenticates", async () => {
     const ws = new WebSocket(wsUrl, ["relais", `bearer.${t.tokens.alice}`]);
     const frames: any[] = [];

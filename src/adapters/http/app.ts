@@ -11,8 +11,12 @@
  * The composition root calls buildHttpApp(deps) and then start()/stop(); nothing here builds a
  * concrete adapter of another part.
  */
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import websocket from "@fastify/websocket";
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type onRequestHookHandler,
+} from "fastify";
 import type { Registry } from "prom-client";
 import { pino } from "pino";
 import { RelaisError } from "../../core/errors.js";
@@ -49,7 +53,14 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     caller: HttpCaller;
+    /** The matched route's pattern and auth mode; null for unknown URLs. */
+    route: RouteInfo | null;
   }
+}
+
+export interface RouteInfo {
+  readonly url: string;
+  readonly auth: RouteAuth;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -168,12 +179,79 @@ function makeLogger(deps: HttpDeps): FastifyBaseLogger {
   return deps.logDestination ? pino(options, deps.logDestination) : pino(options);
 }
 
+type Level = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+
+/**
+ * fastify gives every request a child logger bound to its request id; with redaction on, making
+ * one costs about a microsecond, for a logger most requests never write to. This one makes the
+ * real child on the first line written at an enabled level.
+ */
+class LazyChildLogger {
+  private real: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: object,
+  ) {}
+  get level(): string {
+    return this.real?.level ?? this.parent.level;
+  }
+  set level(level: string) {
+    this.logger().level = level;
+  }
+  child(bindings: Record<string, unknown>, options?: object): FastifyBaseLogger {
+    return this.logger().child(bindings, options);
+  }
+  silent(): void {
+    // nothing: the silent level writes nothing
+  }
+  private logger(): FastifyBaseLogger {
+    this.real ??= this.parent.child(this.bindings, this.options);
+    return this.real;
+  }
+  private write(level: Level, args: unknown[]): void {
+    const enabled = (this.real ?? this.parent) as { isLevelEnabled?: (l: string) => boolean };
+    if (enabled.isLevelEnabled?.(level) === false) return;
+    const logger = this.logger();
+    Reflect.apply(logger[level], logger, args);
+  }
+  fatal(...args: unknown[]): void {
+    this.write("fatal", args);
+  }
+  error(...args: unknown[]): void {
+    this.write("error", args);
+  }
+  warn(...args: unknown[]): void {
+    this.write("warn", args);
+  }
+  info(...args: unknown[]): void {
+    this.write("info", args);
+  }
+  debug(...args: unknown[]): void {
+    this.write("debug", args);
+  }
+  trace(...args: unknown[]): void {
+    this.write("trace", args);
+  }
+}
+
+/** The caller may use a route of this mode (`public` and `caller` routes admit anyone). */
+function admit(req: FastifyRequest, mode: RouteAuth, caller: HttpCaller): void {
+  req.caller = caller;
+  if (mode === "admin" || mode === "user") {
+    if (caller.name === null) throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
+    if (mode === "admin" && !atLeast(caller, "ADMIN")) throw new RelaisError("RELAIS_ERR_HTTP_FORBIDDEN");
+  }
+}
+
 /** Build the app, register every plugin, and wait until it is ready (routes known, docs built). */
 export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const clock = deps.clock ?? systemClock;
   const loggerInstance = makeLogger(deps);
   const app = fastify({
     loggerInstance,
+    childLoggerFactory: (logger, bindings, options) =>
+      new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     trustProxy: deps.trustProxy ?? false,
     return503OnClosing: true,
@@ -205,34 +283,66 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const sse = new SseStreams(deps.maxSseStreams ?? 1000);
 
   app.decorateRequest("caller", null as unknown as HttpCaller);
+  app.decorateRequest("route", null);
 
   // Authentication and coarse authorization, before any body is read. Fine-grained rights are
   // the core policy's business (it answers 404 for what the caller may not DESCRIBE).
-  app.addHook("onRequest", async (req) => {
-    const url = req.routeOptions.url ?? "";
-    const mode =
-      req.is404 || url === "/docs" || url.startsWith("/docs/")
-        ? "public"
-        : (req.routeOptions.config.auth ?? "caller");
+  // Each route gets its own hook, made once here, knowing the route's auth mode and pattern (read
+  // per request through req.routeOptions, they cost a frozen copy of the route's options each
+  // time). A callback hook rather than an async one: most callers (anonymous, the admin token)
+  // are known at once. Unknown URLs run no hook: the not-found answer needs no caller.
+  const authenticate = (req: FastifyRequest, mode: RouteAuth, done: (err?: Error) => void): void => {
     if (mode === "public") {
       req.caller = deps.gateway.anonymous();
+      done();
       return;
     }
-    req.caller = await auth.resolve(req);
-    if (mode === "admin" || mode === "user") {
-      if (req.caller.name === null) throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
-      if (mode === "admin" && !atLeast(req.caller, "ADMIN"))
-        throw new RelaisError("RELAIS_ERR_HTTP_FORBIDDEN");
+    const caller = auth.resolve(req);
+    if (!(caller instanceof Promise)) {
+      admit(req, mode, caller);
+      done();
+      return;
     }
+    caller
+      .then((c) => {
+        admit(req, mode, c);
+      })
+      .then(
+        () => {
+          done();
+        },
+        (err: unknown) => {
+          done(err as Error);
+        },
+      );
+  };
+  app.addHook("onRoute", (route) => {
+    const url = route.url;
+    const info: RouteInfo = {
+      url,
+      auth: url === "/docs" || url.startsWith("/docs/") ? "public" : (route.config?.auth ?? "caller"),
+    };
+    const hook: onRequestHookHandler = (req, _reply, done) => {
+      req.route = info;
+      authenticate(req, info.auth, done);
+    };
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [hook, ...own];
   });
 
+  let closing = false;
   app.addHook("onResponse", (req, reply, done) => {
     metrics.observeRequest(
       req.method,
-      req.routeOptions.url ?? "unmatched",
+      req.route?.url ?? "unmatched",
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    // An answer on an upgrade request that was not upgraded (refused, or a route without a
+    // WebSocket handler): the socket left the HTTP server's hands, so nothing else would close it.
+    // While shutting down, a finished answer also ends its keep-alive connection so the drain
+    // does not wait for idle clients.
+    if (req.headers.upgrade !== undefined || closing) req.raw.socket.end();
     done();
   });
 
@@ -244,14 +354,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     if (typeof retryAfter === "number") void reply.header("retry-after", String(retryAfter));
     if (e.code === "RELAIS_ERR_HTTP_UNAUTHENTICATED")
       void reply.header("www-authenticate", 'Bearer realm="relais"');
-    // A refused WebSocket upgrade: the socket left the HTTP server's hands, so nothing would
-    // close it after this answer; end it once the answer is written.
-    if (req.headers.upgrade !== undefined) {
-      void reply.header("connection", "close");
-      reply.raw.once("finish", () => {
-        req.raw.socket.end();
-      });
-    }
+    // A refused WebSocket upgrade: the socket is ended once this answer is written (onResponse).
+    if (req.headers.upgrade !== undefined) void reply.header("connection", "close");
     const type = req.routeOptions.config.envelope;
     const body =
       type !== undefined
@@ -265,9 +369,6 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     return reply.status(404).send({ error: errorMember(e), statusCode: 404 });
   });
 
-  await app.register(websocket, {
-    options: { maxPayload: deps.ws?.maxPayload ?? BODY_LIMIT },
-  });
   await app.register(docsRoutes);
   await app.register(healthRoutes, {
     probes: deps.probes ?? [],
@@ -285,6 +386,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     prefix: "/sensinact",
     gateway: deps.gateway,
     metrics,
+    maxPayload: deps.ws?.maxPayload ?? BODY_LIMIT,
     maxSubscriptions: deps.ws?.maxSubscriptionsPerConnection ?? 100,
   });
   await app.register(adminRoutes, {
@@ -302,13 +404,6 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   if (deps.senmlIngest) await app.register(ingestRoutes, { prefix: "/api/v1", ingest: deps.senmlIngest });
   await app.register(consoleRoutes, { webRoot: deps.webRoot ?? null });
 
-  // Responses finished while shutting down close their keep-alive connection, so the drain
-  // does not wait for idle clients.
-  let closing = false;
-  app.addHook("onSend", (_req, reply, payload, done) => {
-    if (closing) void reply.header("connection", "close");
-    done(null, payload);
-  });
   app.addHook("preClose", async () => {
     closing = true;
     sse.closeAll();

@@ -47,7 +47,11 @@ function digest(s: string): Buffer {
 }
 
 export interface Authenticator {
-  resolve(req: FastifyRequest): Promise<HttpCaller>;
+  /**
+   * The caller of a request. Answers at once (no promise) when no password or stored token has to
+   * be checked, i.e. for anonymous callers and the bootstrap admin token: most requests.
+   */
+  resolve(req: FastifyRequest): HttpCaller | Promise<HttpCaller>;
 }
 
 export function createAuthenticator(
@@ -60,7 +64,7 @@ export function createAuthenticator(
   const adminCaller: HttpCaller = { name: "admin", level: "ADMIN", handle: null };
 
   return {
-    async resolve(req) {
+    resolve(req) {
       const header = req.headers.authorization;
       let credentials: Credentials;
       if (header !== undefined && header !== "") credentials = parseAuthorization(header);
@@ -77,13 +81,14 @@ export function createAuthenticator(
         if (timingSafeEqual(digest(credentials.token), adminDigest))
           return gateway.adminCaller?.() ?? adminCaller;
       }
-      const caller = await gateway.authenticate(credentials);
-      if (caller === null) {
-        limiter.fail(req.ip);
-        onFailure();
-        throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
-      }
-      return caller;
+      return gateway.authenticate(credentials).then((caller) => {
+        if (caller === null) {
+          limiter.fail(req.ip);
+          onFailure();
+          throw new RelaisError("RELAIS_ERR_HTTP_UNAUTHENTICATED");
+        }
+        return caller;
+      });
     },
   };
 }

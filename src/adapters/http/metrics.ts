@@ -24,25 +24,26 @@ const XMPP_STATES = ["offline", "connecting", "online"];
 export class HttpMetrics {
   readonly registry: Registry;
   readonly requests: Counter<"method" | "route" | "status">;
-  readonly duration: Histogram<"method" | "route">;
+  readonly duration: RequestDurations;
   readonly accessMethods: Counter<"method" | "status">;
   readonly subscriptions: Gauge<"channel">;
   readonly notifications: Counter<"channel">;
   readonly callbackFailures: Counter;
   readonly jobRuns: Counter<"job" | "result">;
   readonly failedLogins: Counter;
-  /** Label-bound children, cached: hashing label sets on every request is the costly part. */
-  private readonly requestChildren: Map<
-    string,
-    { count: { inc(): void }; time: { observe(v: number): void } }
-  >;
-  private readonly accessChildren: Map<string, { inc(): void }>;
 
   constructor(registry: Registry | undefined, sources: MetricsSources = {}) {
     this.registry = registry ?? new Registry();
     const reg = [this.registry];
     const reuse = <T>(name: string, make: () => T): T =>
       (this.registry.getSingleMetric(name) as T | undefined) ?? make();
+    // Requests and access methods are counted in plain numbers on the hot path (prom-client
+    // hashes the label set on every call: ~2 µs a request) and handed over at scrape time.
+    const durations = reuse(
+      "relais_http_request_duration_seconds",
+      () => new RequestDurations("relais_http_request_duration_seconds", this.registry),
+    );
+    this.duration = durations;
     this.requests = reuse(
       "relais_http_requests_total",
       () =>
@@ -51,19 +52,14 @@ export class HttpMetrics {
           help: "HTTP requests answered, by method, route pattern and status",
           labelNames: ["method", "route", "status"] as const,
           registers: reg,
+          collect() {
+            durations.flushCounts((labels, n) => {
+              this.inc(labels, n);
+            });
+          },
         }),
     );
-    this.duration = reuse(
-      "relais_http_request_duration_seconds",
-      () =>
-        new Histogram({
-          name: "relais_http_request_duration_seconds",
-          help: "HTTP request duration, by method and route pattern",
-          labelNames: ["method", "route"] as const,
-          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-          registers: reg,
-        }),
-    );
+    const accessCounts = durations.accessCounts;
     this.accessMethods = reuse(
       "relais_http_access_methods_total",
       () =>
@@ -72,6 +68,13 @@ export class HttpMetrics {
           help: "Access methods called through REST and WebSocket, by method and statusCode",
           labelNames: ["method", "status"] as const,
           registers: reg,
+          collect() {
+            for (const c of accessCounts.values()) {
+              if (c.pending === 0) continue;
+              this.inc({ method: c.method, status: c.status }, c.pending);
+              c.pending = 0;
+            }
+          },
         }),
     );
     this.subscriptions = reuse(
@@ -123,8 +126,6 @@ export class HttpMetrics {
         }),
     );
     for (const channel of ["ws", "sse", "callback"]) this.subscriptions.set({ channel }, 0);
-    this.requestChildren = new Map();
-    this.accessChildren = new Map();
 
     const { queueDepth, xmppState } = sources;
     if (queueDepth && !this.registry.getSingleMetric("relais_queue_messages")) {
@@ -161,27 +162,142 @@ export class HttpMetrics {
 
   /** One answered request (route = the route pattern, not the URL, to bound the label set). */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${route} ${status}`;
-    let c = this.requestChildren.get(key);
-    if (c === undefined) {
-      c = {
-        count: this.requests.labels({ method, route, status: String(status) }),
-        time: this.duration.labels({ method, route }),
-      };
-      this.requestChildren.set(key, c);
-    }
-    c.count.inc();
-    c.time.observe(seconds);
+    this.duration.observe(method, route, status, seconds);
   }
 
   /** One access method answered with `status` (the envelope's statusCode). */
   observeAccess(method: string, status: number): void {
     const key = `${method} ${status}`;
-    let c = this.accessChildren.get(key);
+    const counts = this.duration.accessCounts;
+    let c = counts.get(key);
     if (c === undefined) {
-      c = this.accessMethods.labels({ method, status: String(status) });
-      this.accessChildren.set(key, c);
+      c = { method, status: String(status), pending: 0 };
+      counts.set(key, c);
     }
-    c.inc();
+    c.pending++;
+  }
+}
+
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+interface RequestSeries {
+  method: string;
+  route: string;
+  status: string;
+  /** Answers not yet handed to the requests counter. */
+  pending: number;
+  count: number;
+  sum: number;
+  /** Observations per bucket (not cumulative); the last one is +Inf. */
+  buckets: number[];
+}
+
+/**
+ * `relais_http_request_duration_seconds`, a histogram by method and route, kept as plain numbers
+ * per (method, route, status) and shown through prom-client's registry (which asks a metric for
+ * `get()`). It also holds the per-status counts that `relais_http_requests_total` takes at scrape,
+ * and the access-method counts.
+ */
+export class RequestDurations {
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  readonly help = "HTTP request duration, by method and route pattern";
+  private readonly series = new Map<string, RequestSeries>();
+  /**
+   * Access methods answered since the last scrape, by `method status`, for
+   * `relais_http_access_methods_total` (kept here so that every HttpMetrics of a registry shares it).
+   */
+  readonly accessCounts = new Map<string, { method: string; status: string; pending: number }>();
+
+  constructor(
+    readonly name: string,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Histogram);
+  }
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = {
+        method,
+        route,
+        status: String(status),
+        pending: 0,
+        count: 0,
+        sum: 0,
+        buckets: BUCKETS.map(() => 0),
+      };
+      s.buckets.push(0);
+      this.series.set(key, s);
+    }
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
+    s.buckets[i]!++;
+    s.count++;
+    s.sum += seconds;
+    s.pending++;
+  }
+
+  /** Hands the answers counted since the last call to `add` (the requests counter). */
+  flushCounts(add: (labels: { method: string; route: string; status: string }, n: number) => void): void {
+    for (const s of this.series.values()) {
+      if (s.pending === 0) continue;
+      add({ method: s.method, route: s.route, status: s.status }, s.pending);
+      s.pending = 0;
+    }
+  }
+
+  reset(): void {
+    this.series.clear();
+    this.accessCounts.clear();
+  }
+
+  /** What prom-client's registry prints: buckets (cumulative), sum and count per (method, route). */
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
+  }> {
+    const byRoute = new Map<
+      string,
+      { method: string; route: string; buckets: number[]; sum: number; count: number }
+    >();
+    for (const s of this.series.values()) {
+      const key = `${s.method} ${s.route}`;
+      let r = byRoute.get(key);
+      if (r === undefined) {
+        r = { method: s.method, route: s.route, buckets: s.buckets.map(() => 0), sum: 0, count: 0 };
+        byRoute.set(key, r);
+      }
+      for (let i = 0; i < s.buckets.length; i++) r.buckets[i]! += s.buckets[i]!;
+      r.sum += s.sum;
+      r.count += s.count;
+    }
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const r of byRoute.values()) {
+      const labels = { method: r.method, route: r.route };
+      let cumulative = 0;
+      for (let i = 0; i < r.buckets.length; i++) {
+        cumulative += r.buckets[i]!;
+        values.push({
+          labels: { ...labels, le: i < BUCKETS.length ? BUCKETS[i]! : "+Inf" },
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
+      }
+      values.push({ labels, value: r.sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: r.count, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values,
+    });
   }
 }

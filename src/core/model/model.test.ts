@@ -126,8 +126,11 @@ describe("ResourceModel", () => {
     const m = new ResourceModel(new FakeClock(), (e) => {
       if (e.kind === "LIFECYCLE" && e.action.endsWith("REMOVED")) events.push(`${e.action} ${e.uri}`);
     });
-    m.ensureResource("p", "s", { name: "r", kind: "SENSOR", valueType: "float" });
+    const r = m.ensureResource("p", "s", { name: "r", kind: "SENSOR", valueType: "float" });
+    expect(m.resourceAt("/p/s/r")).toBe(r);
+    expect(m.size).toBe(4); // r and the admin service's three
     expect(m.remove("p", "s")).toBe(true);
+    expect(m.resourceAt("/p/s/r")).toBeUndefined();
     expect(events).toEqual(["RESOURCE_REMOVED /p/s/r", "SERVICE_REMOVED /p/s"]);
     expect(m.remove("p", "s")).toBe(false);
     expect(m.remove("p")).toBe(true);

@@ -68,7 +68,8 @@ export type UpdateOutcome = "updated" | "stale";
 
 export class ResourceModel {
   private readonly providers = new Map<string, ProviderNode>();
-  private resourceCount = 0;
+  /** Every resource by its canonical uri "/p/s/r": one lookup for the access methods. */
+  private readonly byUri = new Map<string, ResourceNode>();
 
   constructor(
     private readonly clock: Clock,
@@ -80,7 +81,7 @@ export class ResourceModel {
   }
 
   get size(): number {
-    return this.resourceCount;
+    return this.byUri.size;
   }
 
   providerNames(): string[] {
@@ -97,6 +98,11 @@ export class ResourceModel {
 
   resource(provider: string, service: string, resource: string): ResourceNode | undefined {
     return this.providers.get(provider)?.services.get(service)?.resources.get(resource);
+  }
+
+  /** The resource at the canonical uri "/p/s/r" (no parsing: other spellings are not found). */
+  resourceAt(uri: string): ResourceNode | undefined {
+    return this.byUri.get(uri);
   }
 
   /** Creates the provider (with its admin service) if missing. Returns it. */
@@ -187,7 +193,7 @@ export class ResourceModel {
       accessCache: null,
     };
     s.resources.set(decl.name, node);
-    this.resourceCount++;
+    this.byUri.set(node.uri, node);
     this.sink({
       kind: "LIFECYCLE",
       action: "RESOURCE_CREATED",
@@ -308,8 +314,10 @@ export class ResourceModel {
       });
       return true;
     }
-    if (!s.resources.delete(resource)) return false;
-    this.resourceCount--;
+    const node = s.resources.get(resource);
+    if (!node) return false;
+    s.resources.delete(resource);
+    this.byUri.delete(node.uri);
     this.sink({
       kind: "LIFECYCLE",
       action: "RESOURCE_REMOVED",

@@ -37,8 +37,12 @@ export interface SensinactRoutesOptions {
 const TAG = ["sensinact"];
 const RESOURCE = "/providers/:provider/services/:service/resources/:resource";
 
+/**
+ * The envelope as JSON text: the response schemas document the envelope (OpenAPI) but
+ * `response` is free-form, and fast-json-stringify walking it costs more than JSON.stringify.
+ */
 function send(reply: FastifyReply, env: EnvelopeT): FastifyReply {
-  return reply.status(env.statusCode).send(env);
+  return reply.status(env.statusCode).type("application/json; charset=utf-8").send(JSON.stringify(env));
 }
 
 function pathOf(p: ResourceParamsT): ResourcePath {

@@ -5,6 +5,7 @@
  * `maxSubscriptions` subscriptions; closing the socket ends all of them. A client that does not
  * read (more than 8 MiB buffered) is closed with 1013 rather than buffering without bound.
  */
+import websocket from "@fastify/websocket";
 import type { FastifyPluginAsync } from "fastify";
 import type { WebSocket } from "ws";
 import { RelaisError } from "../../../core/errors.js";
@@ -23,6 +24,8 @@ import { subscriptionIdOf } from "./sensinact.js";
 export interface WsRoutesOptions {
   gateway: NorthboundGateway;
   metrics: HttpMetrics;
+  /** Frame size limit: bigger frames close the socket with 1009. */
+  maxPayload: number;
   maxSubscriptions: number;
   /** Bytes buffered for a client before it is closed as too slow (default 8 MiB). */
   maxBuffered?: number;
@@ -147,6 +150,10 @@ function resourcePath(segments: string[]): ResourcePath {
 export const wsRoutes: FastifyPluginAsync<WsRoutesOptions> = async (app, opts) => {
   const { gateway, metrics, maxSubscriptions } = opts;
   const maxBuffered = opts.maxBuffered ?? 8 * 1024 * 1024;
+  // Registered here, not on the root: its hooks and handler wrapper then run for this route only,
+  // not on every REST request. Upgrade requests to other routes get a plain answer, after which
+  // the root's onResponse hook ends their socket.
+  await app.register(websocket, { options: { maxPayload: opts.maxPayload } });
 
   app.get(
     "/ws",
