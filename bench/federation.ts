@@ -194,25 +194,29 @@ async function pipelineApart(
   const bJid = `fb${tag}@${server.info.domain}`;
   await server.api.register(`fa${tag}`, "pw");
   await server.api.register(`fb${tag}`, "pw");
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", "tsx", fileURLToPath(new URL("./federation-peer.ts", import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        FED_PEER: JSON.stringify({
-          name: `B${tag}`,
-          jid: bJid,
-          password: "pw",
-          service: server.info.service,
-          dbUrl: db.url,
-          stanzaLimit,
-          senderJid: aJid,
-        }),
-      },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
+  // Compiled by `npm run bench` (build/bench) or run from the sources through tsx.
+  const compiled = import.meta.url.endsWith(".js");
+  const peer = fileURLToPath(
+    new URL(compiled ? "./federation-peer.js" : "./federation-peer.ts", import.meta.url),
   );
+  // FED_BENCH_PEER_NODE_ARGS: extra node flags for B, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const nodeArgs = process.env.FED_BENCH_PEER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const args = [...nodeArgs, ...(compiled ? [peer] : ["--import", "tsx", peer])];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    env: {
+      ...process.env,
+      FED_PEER: JSON.stringify({
+        name: `B${tag}`,
+        jid: bJid,
+        password: "pw",
+        service: server.info.service,
+        dbUrl: db.url,
+        stanzaLimit,
+        senderJid: aJid,
+      }),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {

@@ -58,3 +58,18 @@ it(
     expect(new Set(ra.receipts.map((r) => r.id)).size).toBe(n);
   },
 );
+
+it(
+  "delivers large bodies of multi-byte characters intact, however TCP cuts them",
+  { timeout: 30_000 },
+  async () => {
+    const a = await open();
+    const b = await open();
+    const rb = record(b);
+    // 2-byte and 4-byte characters, ~48 KiB per body: socket reads end inside characters.
+    const bodies = Array.from({ length: 20 }, (_, i) => `${"°".repeat(12_000 + i)}|${"𝄞".repeat(6_000 + i)}`);
+    for (let i = 0; i < bodies.length; i++) await a.send({ id: `u${i}`, to: b.jid, body: bodies[i]! });
+    await until(() => rb.messages.length === bodies.length, 15_000, "all messages");
+    for (let i = 0; i < bodies.length; i++) expect(rb.messages[i]!.body).toBe(bodies[i]);
+  },
+);

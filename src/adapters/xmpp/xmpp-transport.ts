@@ -37,6 +37,7 @@ import {
 } from "../../core/ports.js";
 import { chooseMechanism } from "./auth-policy.js";
 import { bareJid, buildError, buildMessage, buildReceipt, parseInbound, type Inbound } from "./stanza.js";
+import { useStreamParser } from "./stream-parser.js";
 
 export interface XmppBackoff {
   /** First retry delay (ms). Default 500. */
@@ -254,6 +255,7 @@ export class XmppTransport implements Transport {
         this.authenticate(authenticate, mechanisms, entity),
     });
     x.reconnect.stop(); // our own backoff, one fresh client per attempt
+    useStreamParser(x);
     x.on("error", (err: Error) => {
       this.log.debug({ err: err.message }, "xmpp error");
     });
