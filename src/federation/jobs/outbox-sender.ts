@@ -99,7 +99,12 @@ export class OutboxSender {
   async run(): Promise<FetchOutboxReport> {
     const report: FetchOutboxReport = { claimed: 0, sent: 0, requeued: 0, deadLettered: 0 };
     await this.requeueUnconfirmed(report);
-    await this.mutex.run(() => this.drainLoop(report));
+    await this.mutex.run(async () => {
+      // No drain of ours runs while we hold the mutex: our rows still 'sending' lost the answer
+      // of their claim or markSent (database restart, R5) and would wait for a restart otherwise.
+      await this.deps.outbox.release({ owner: this.deps.owner });
+      await this.drainLoop(report);
+    });
     if (this.options.retentionMs > 0) {
       await this.deps.outbox.purgeDelivered(this.deps.clock.now() - this.options.retentionMs);
     }
