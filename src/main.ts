@@ -2,10 +2,13 @@
  * The composition root: the only module that builds concrete adapters (STYLE.md). `relais start`
  * assembles one gateway; `relais demo` assembles two in one process (src/cli/demo.ts).
  *
- * Start order: database (migrated) → stores → core Gateway (values loaded) → connectors →
- * federation (rows left in flight released, jobs scheduled) → HTTP. Stop runs in reverse and
- * lets each part drain: HTTP requests, the federation batch (in-flight rows back to pending),
- * connectors, the write-behind of current values, then the database.
+ * Start order: HTTP (so that /health/live answers at once and /health/ready says 503 with the
+ * database down while it waits, RELIABILITY.md R6; every other route answers 503
+ * RELAIS_ERR_HTTP_STARTING until the end of the start) → database (waited for, then migrated,
+ * the credential key checked) → core Gateway (values loaded) → connectors → federation (rows left
+ * in flight released, jobs scheduled). Stop runs in reverse and lets each part drain: HTTP
+ * requests, the federation batch (in-flight rows back to pending), connectors, the write-behind of
+ * current values, then the database. A stop during the start ends the wait for the database.
  */
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
@@ -15,8 +18,8 @@ import { buildHttpApp, type HttpApp } from "./adapters/http/app.js";
 import { coreNorthbound } from "./adapters/http/core-adapter.js";
 import type { HealthProbe } from "./adapters/http/ports.js";
 import type { Database } from "./adapters/postgres/database.js";
-import { openDatabase, openStores } from "./adapters/postgres/open.js";
-import type { PgStores } from "./adapters/postgres/pg-stores.js";
+import { createDatabase, prepareDatabase } from "./adapters/postgres/open.js";
+import { createPgStores, type PgStores } from "./adapters/postgres/pg-stores.js";
 import { XmppTransport } from "./adapters/xmpp/xmpp-transport.js";
 import type { BootConfig } from "./config.js";
 import {
@@ -31,7 +34,7 @@ import {
 import { parseConnectorConfig } from "./connectors/config.js";
 import type { ConnectorManager } from "./connectors/manager.js";
 import { SimulatorConnector, type DeviceConfig } from "./connectors/simulator/simulator.js";
-import { RelaisError } from "./core/errors.js";
+import { RelaisError, isRelaisError } from "./core/errors.js";
 import { Gateway } from "./core/gateway.js";
 import { systemClock, timerScheduler, type Logger, type Transport } from "./core/ports.js";
 import { FederationNode, type FederationOptions } from "./federation/federation-node.js";
@@ -99,17 +102,9 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
   const clock = systemClock;
 
   const key = loadSecretKey(config, logger);
-  const db = await openDatabase(config, logger, {
-    waitForDatabase: {},
-    onMigrated: (r) => {
-      if (r.applied.length > 0) logger.info({ applied: r.applied }, "database migrated");
-    },
-  });
-  // refuses to start when stored credentials were sealed with another key (RELIABILITY.md S8)
-  const stores = await openStores(db, key.box, clock).catch(async (e: unknown) => {
-    await db.close();
-    throw e;
-  });
+  // Not connected yet (a PostgreSQL pool connects on its first statement): start() waits for it.
+  const db = await createDatabase(config, logger);
+  const stores = createPgStores(db, key.box, clock);
   const gateway = new Gateway({
     clock,
     crypto: new NodeCrypto(),
@@ -145,10 +140,13 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
     ...(options.federation ? { options: options.federation } : {}),
   });
 
+  // Set by start(): the database is reachable, migrated and opened by the key; every part started.
+  const phase = { database: "waiting for the database" as string | null, ready: false };
   const probes: HealthProbe[] = [
     {
       name: "database",
       check: async () => {
+        if (phase.database !== null) return { up: false, detail: phase.database };
         try {
           await db.query("SELECT 1");
           return { up: true };
@@ -158,6 +156,7 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
       },
     },
     connectorsProbe(manager),
+    { name: "gateway", check: () => (phase.ready ? { up: true } : { up: false, detail: "starting" }) },
   ];
   if (config.xmppService !== null || options.transport) {
     probes.push({
@@ -168,6 +167,7 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
   const metricsRegistry = new Registry();
   registerConnectorMetrics(metricsRegistry, manager);
   const http = await buildHttpApp({
+    accepting: () => phase.ready,
     metricsRegistry,
     gateway: coreNorthbound(gateway),
     admin: stores,
@@ -193,6 +193,67 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
 
   let started = false;
   let stopWatching: (() => void) | null = null;
+  let startup: AbortController | null = null;
+  let starting: Promise<void> | null = null;
+
+  /** Waits for the database (retrying while it is unreachable), migrates it, checks the key. */
+  const openDatabaseWhenUp = async (signal: AbortSignal): Promise<void> => {
+    for (;;) {
+      await prepareDatabase(db, logger, {
+        waitForDatabase: { signal, maxDelayMs: 2_000 },
+        onWaiting: (e) => {
+          phase.database = `waiting for the database: ${e.code}`;
+        },
+        onMigrated: (r) => {
+          if (r.applied.length > 0) logger.info({ applied: r.applied }, "database migrated");
+        },
+      });
+      try {
+        // refuses to start when stored credentials were sealed with another key (RELIABILITY.md S8)
+        await stores.userApps.verifyKey();
+        return;
+      } catch (e) {
+        if (!isRelaisError(e) || !e.retryable || signal.aborted) throw e;
+      }
+    }
+  };
+
+  const startParts = async (signal: AbortSignal): Promise<void> => {
+    const { url } = await http.start({ host: config.httpHost, port: config.httpPort });
+    node.url = url;
+    logger.info({ url }, "http listening; waiting for the database");
+    await openDatabaseWhenUp(signal);
+    phase.database = null;
+    if (signal.aborted) return;
+    await gateway.start();
+    await manager.start();
+    // connector documents changed with `relais config set` or the admin API apply without a restart
+    stopWatching = manager.watch(30_000);
+    await federation.start();
+    phase.ready = true;
+    logger.info({ url, jid: transport.jid, transport: transport.constructor.name }, "gateway started");
+  };
+
+  const stopParts = async (): Promise<void> => {
+    phase.ready = false;
+    const step = async (what: string, f: () => Promise<void>): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        logger.error({ err: e, step: what }, "error while stopping");
+      }
+    };
+    await step("http", () => http.stop({ drainMs: 3000 }));
+    node.url = null;
+    await step("federation", () => federation.stop());
+    stopWatching?.();
+    stopWatching = null;
+    await step("connectors", () => manager.stop());
+    await step("core", () => gateway.stop());
+    await step("database", () => db.close());
+    logger.info({}, "gateway stopped");
+  };
+
   const node: RelaisGateway = {
     name: options.name ?? "relais",
     config,
@@ -204,35 +265,35 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
     transport,
     http,
     url: null,
+    /**
+     * Resolves once every part runs, or when stop() ended the start; rejects when the start fails
+     * for a reason waiting cannot fix (e.g. the wrong credential key), after stopping what it began.
+     */
     async start() {
       if (started) return;
       started = true;
-      await gateway.start();
-      await manager.start();
-      // connector documents changed with `relais config set` or the admin API apply without a restart
-      stopWatching = manager.watch(30_000);
-      await federation.start();
-      const { url } = await http.start({ host: config.httpHost, port: config.httpPort });
-      node.url = url;
-      logger.info({ url, jid: transport.jid, transport: transport.constructor.name }, "gateway started");
+      const abort = new AbortController();
+      startup = abort;
+      starting = startParts(abort.signal);
+      try {
+        await starting;
+      } catch (e) {
+        if (abort.signal.aborted) return; // stop() ended the start: it stops the parts
+        started = false;
+        await stopParts();
+        throw e;
+      } finally {
+        startup = null;
+        starting = null;
+      }
     },
     async stop() {
       if (!started) return;
       started = false;
-      const step = async (what: string, f: () => Promise<void>): Promise<void> => {
-        try {
-          await f();
-        } catch (e) {
-          logger.error({ err: e, step: what }, "error while stopping");
-        }
-      };
-      await step("http", () => http.stop({ drainMs: 3000 }));
-      await step("federation", () => federation.stop());
-      stopWatching?.();
-      await step("connectors", () => manager.stop());
-      await step("core", () => gateway.stop());
-      await step("database", () => db.close());
-      logger.info({}, "gateway stopped");
+      node.url = null;
+      startup?.abort();
+      await starting?.catch(() => undefined);
+      await stopParts();
     },
   };
   return node;

@@ -62,12 +62,18 @@ export function registerRunCommands(program: Command): void {
     const { assemble, stopOnSignals } = await import("../main.js");
     logger.info({ config: redactConfig(config) }, "starting");
     const node = await assemble({ config, logger });
+    // Signals stop the gateway during the start too (it may wait for its database, R6).
+    const stopped = stopOnSignals([node], logger);
     await node.start();
+    if (node.url === null) {
+      await stopped; // stopped before it was up
+      return;
+    }
     process.stdout.write(
       `relais: gateway ${node.transport.jid} listening on ${node.url ?? "?"} (console ${node.url ?? "?"}/, API docs ${node.url ?? "?"}/docs)\n` +
         `relais: federation ${config.xmppService === null ? "offline (RELAIS_XMPP_SERVICE unset: the Outbox keeps filling)" : `over ${config.xmppService}`}\n`,
     );
-    await stopOnSignals([node], logger);
+    await stopped;
   });
 
   withFlags(

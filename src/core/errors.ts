@@ -455,6 +455,12 @@ export const ERRORS = {
     "This feature is not available on this gateway",
     "The gateway was started without the component this route needs; see /health/ready.",
   ),
+  RELAIS_ERR_HTTP_STARTING: spec(
+    503,
+    "The gateway is starting (waiting for its database)",
+    "Retry after the Retry-After delay; /health/ready says which component is not up yet.",
+    true,
+  ),
   // ---- CONNECTOR: local systems ----
   RELAIS_ERR_CONNECTOR_CONFIG_INVALID: spec(
     400,

@@ -74,6 +74,11 @@ export interface HttpDeps {
   jobs?: JobRunner;
   /** Validation and immediate application of `config` entries written through /api/v1/config. */
   configHooks?: ConfigHooks;
+  /**
+   * False while the gateway is starting (R6: the listener is up before the database): every route
+   * but /health, /metrics and /docs then answers 503 RELAIS_ERR_HTTP_STARTING. Default: always true.
+   */
+  accepting?: () => boolean;
   /** Components of /health/ready (database, xmpp when configured, connectors). */
   probes?: readonly HealthProbe[];
   /** A probe that has not answered after this long counts as down (default 2 s). */
@@ -322,10 +327,23 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
       url,
       auth: url === "/docs" || url.startsWith("/docs/") ? "public" : (route.config?.auth ?? "caller"),
     };
-    const hook: onRequestHookHandler = (req, _reply, done) => {
-      req.route = info;
-      authenticate(req, info.auth, done);
-    };
+    const accepting = deps.accepting;
+    const alwaysOpen =
+      url.startsWith("/health/") || url === "/metrics" || url === "/docs" || url.startsWith("/docs/");
+    const hook: onRequestHookHandler =
+      accepting === undefined || alwaysOpen
+        ? (req, _reply, done) => {
+            req.route = info;
+            authenticate(req, info.auth, done);
+          }
+        : (req, _reply, done) => {
+            req.route = info;
+            if (!accepting()) {
+              done(new RelaisError("RELAIS_ERR_HTTP_STARTING", undefined, { retryAfterSeconds: 1 }));
+              return;
+            }
+            authenticate(req, info.auth, done);
+          };
     const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
     route.onRequest = [hook, ...own];
   });

@@ -47,35 +47,58 @@ export async function openDatabase(
   logger: Logger,
   options: OpenDatabaseOptions = {},
 ): Promise<Database> {
-  let db: Database;
-  if (config.databaseUrl !== null) {
-    checkDatabaseUrl(config.databaseUrl);
-    db = new PgDatabase(config.databaseUrl, { logger });
-  } else {
-    db = await PgliteDatabase.open(embeddedDatabaseDir(config.dataDir));
-  }
+  const db = await createDatabase(config, logger);
   if (options.migrate === false) return db;
   try {
-    let delay = 250;
-    for (;;) {
-      try {
-        const result = await migrate(db, {
-          logger,
-          ...(options.migrationsDir === undefined ? {} : { dir: options.migrationsDir }),
-        });
-        options.onMigrated?.(result);
-        return db;
-      } catch (e) {
-        const wait = options.waitForDatabase;
-        if (!wait || !isRelaisError(e) || !e.retryable || wait.signal?.aborted) throw e;
-        logger.warn({ code: e.code, retryInMs: delay }, "database not reachable yet; retrying");
-        await sleep(delay, undefined, wait.signal ? { signal: wait.signal } : {});
-        delay = Math.min(delay * 2, wait.maxDelayMs ?? 5000);
-      }
-    }
+    await prepareDatabase(db, logger, options);
+    return db;
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;
+  }
+}
+
+/**
+ * The configured database, not yet used: a PostgreSQL pool connects on its first statement (so
+ * this succeeds while the server is down, R6); the embedded database opens its files.
+ */
+export async function createDatabase(
+  config: { databaseUrl: string | null; dataDir: string },
+  logger: Logger,
+): Promise<Database> {
+  if (config.databaseUrl !== null) {
+    checkDatabaseUrl(config.databaseUrl);
+    return new PgDatabase(config.databaseUrl, { logger });
+  }
+  return PgliteDatabase.open(embeddedDatabaseDir(config.dataDir));
+}
+
+/**
+ * Brings the schema up to date, waiting for the server with `waitForDatabase` (retryable errors
+ * only; each one is reported to `onWaiting`). Leaves the database open either way.
+ */
+export async function prepareDatabase(
+  db: Database,
+  logger: Logger,
+  options: Omit<OpenDatabaseOptions, "migrate"> & { onWaiting?: (e: RelaisError) => void } = {},
+): Promise<void> {
+  let delay = 250;
+  for (;;) {
+    try {
+      const result = await migrate(db, {
+        logger,
+        ...(options.migrationsDir === undefined ? {} : { dir: options.migrationsDir }),
+      });
+      options.onMigrated?.(result);
+      return;
+    } catch (e) {
+      const wait = options.waitForDatabase;
+      if (!wait || !isRelaisError(e) || !e.retryable || wait.signal?.aborted) throw e;
+      options.onWaiting?.(e);
+      logger.warn({ code: e.code, retryInMs: delay }, "database not reachable yet; retrying");
+      await sleep(delay, undefined, wait.signal ? { signal: wait.signal } : {});
+      delay = Math.min(delay * 2, wait.maxDelayMs ?? 5000);
+    }
   }
 }
 
