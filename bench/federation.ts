@@ -34,6 +34,8 @@ const RAW_N = Number(process.env.FED_BENCH_RAW_N ?? 10_000);
 const MSG_RECORDS = Number(process.env.FED_BENCH_MSG_RECORDS ?? 50_000);
 const BULK_RECORDS = Number(process.env.FED_BENCH_BULK_RECORDS ?? 200_000);
 const RT_SAMPLES = Number(process.env.FED_BENCH_RT_SAMPLES ?? 300);
+/** Stanza limit of the messages/s run: it sets how many records a message carries. */
+const MSG_STANZA = Number(process.env.FED_BENCH_MSG_STANZA ?? 2048);
 
 export interface FederationBenchResult {
   raw: { bodyBytes: number; perSecond: number; p50Ms: number; p99Ms: number };
@@ -288,13 +290,19 @@ async function bulk(a: GatewayUnderTest, b: BProbe, from: number, records: numbe
     messages += push.job === "push-outbox" ? (push.report?.messages ?? 0) : 0;
     await new Promise((r) => setImmediate(r));
   }
+  const queued = performance.now();
   await a.i.gateway.flush();
+  const flushedA = performance.now();
   await until(
     async () => (await b.applied()) === before + messages,
     300_000,
     "every message applied and durable on B",
   );
   const seconds = (performance.now() - t0) / 1000;
+  console.log(
+    `  ${records} records / ${messages} messages: all in A's Outbox after ${((queued - t0) / 1000).toFixed(2)} s, ` +
+      `A durable after ${((flushedA - t0) / 1000).toFixed(2)} s, all applied and durable on B after ${seconds.toFixed(2)} s`,
+  );
   const stored = await b.records();
   if (stored < from + records) throw new Error(`B holds ${stored} of ${from + records} records`);
   return { messages, records, seconds };
@@ -304,7 +312,7 @@ export async function run(): Promise<FederationBenchResult> {
   const server = await startEjabberd({ accounts: { rawa: "pw", rawb: "pw" } });
   try {
     // 1 + 2: message rate, bodies of ~25 records (the pipeline's message size under 2 KiB stanzas)
-    const p1 = await pipelineApart(server, "m", 2048);
+    const p1 = await pipelineApart(server, "m", MSG_STANZA);
     const b1 = { applied: p1.bApplied, records: p1.bRecords };
     let messages: FederationBenchResult["messages"];
     let raw: FederationBenchResult["raw"];
