@@ -20,6 +20,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
 import { xml } from "@xmpp/client";
 import pg from "pg";
 import { PgDatabase } from "../src/adapters/postgres/pg-database.js";
@@ -189,6 +190,7 @@ async function pipelineApart(
   a: GatewayUnderTest;
   bApplied: () => Promise<number>;
   bRecords: () => Promise<number>;
+  bPid: number;
   close: () => Promise<void>;
 }> {
   const [da, db] = [await database(`${tag}a`), await database(`${tag}b`)];
@@ -255,6 +257,7 @@ async function pipelineApart(
     Number((await q.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
   return {
     a,
+    bPid: child.pid ?? 0,
     bApplied: () => count("SELECT count(*) AS n FROM inbox WHERE status = 'applied'"),
     bRecords: () =>
       count("SELECT count(*) AS n FROM resource_values WHERE provider LIKE 'ext-dev-%' AND ts IS NOT NULL"),
@@ -277,10 +280,40 @@ async function pipelineApart(
 interface BProbe {
   applied: () => Promise<number>;
   records: () => Promise<number>;
+  pid: number;
+}
+
+/** CPU seconds used so far by A (this process), B, every PostgreSQL process and ejabberd (Linux /proc). */
+function cpuSeconds(bPid: number): Record<"A" | "B" | "PostgreSQL" | "ejabberd", number> {
+  const hz = 100; // USER_HZ on Linux
+  const ticks = (stat: string): number => {
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]); // utime + stime
+  };
+  const out = {
+    A: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    B: 0,
+    PostgreSQL: 0,
+    ejabberd: 0,
+  };
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (Number(pid) === bPid) out.B += ticks(stat) / hz;
+    else if (comm === "postgres") out.PostgreSQL += ticks(stat) / hz;
+    else if (comm === "beam.smp") out.ejabberd += ticks(stat) / hz;
+  }
+  return out;
 }
 
 async function bulk(a: GatewayUnderTest, b: BProbe, from: number, records: number, chunk = 2_000) {
   const before = await b.applied();
+  const cpu0 = cpuSeconds(b.pid);
   const t0 = performance.now();
   let messages = 0;
   for (let k = 0; k < records; k += chunk) {
@@ -299,6 +332,11 @@ async function bulk(a: GatewayUnderTest, b: BProbe, from: number, records: numbe
     "every message applied and durable on B",
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(b.pid);
+  const perRecord = (Object.keys(cpu1) as (keyof typeof cpu1)[])
+    .map((k) => `${k} ${(((cpu1[k] - cpu0[k]) * 1e6) / records).toFixed(1)}`)
+    .join(", ");
+  console.log(`  CPU per record (µs, PostgreSQL counts every backend on the server): ${perRecord}`);
   console.log(
     `  ${records} records / ${messages} messages: all in A's Outbox after ${((queued - t0) / 1000).toFixed(2)} s, ` +
       `A durable after ${((flushedA - t0) / 1000).toFixed(2)} s, all applied and durable on B after ${seconds.toFixed(2)} s`,
@@ -313,7 +351,7 @@ export async function run(): Promise<FederationBenchResult> {
   try {
     // 1 + 2: message rate, bodies of ~25 records (the pipeline's message size under 2 KiB stanzas)
     const p1 = await pipelineApart(server, "m", MSG_STANZA);
-    const b1 = { applied: p1.bApplied, records: p1.bRecords };
+    const b1 = { applied: p1.bApplied, records: p1.bRecords, pid: p1.bPid };
     let messages: FederationBenchResult["messages"];
     let raw: FederationBenchResult["raw"];
     try {
@@ -328,7 +366,7 @@ export async function run(): Promise<FederationBenchResult> {
     }
     // 3: records/s with 64 KiB packs
     const p2 = await pipelineApart(server, "r", 64 * 1024);
-    const b2 = { applied: p2.bApplied, records: p2.bRecords };
+    const b2 = { applied: p2.bApplied, records: p2.bRecords, pid: p2.bPid };
     let recordsResult: FederationBenchResult["records"];
     try {
       await bulk(p2.a, b2, 0, 5_000);
