@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { RelaisError } from "../core/errors.js";
 import { Gateway } from "../core/gateway.js";
 import { MemoryValueStore } from "../core/model/memory-value-store.js";
 import type { ModelEvent } from "../core/model/types.js";
@@ -210,6 +211,22 @@ describe("FederationNode over the in-process transport", () => {
   it("rejects unknown job names and reports a busy job", async () => {
     const { a } = await pair();
     await expect(a.node.runJob("nope")).rejects.toMatchObject({ code: "RELAIS_ERR_FED_UNKNOWN_JOB" });
+  });
+
+  it("keeps the changes of a push-outbox run that failed before any extraction (R5: database restart)", async () => {
+    const { a } = await pair();
+    seed(a.gateway, 3);
+    expect(await a.node.runJob("push-outbox")).toMatchObject({ report: { records: 3 } }); // the sweep
+    seed(a.gateway, 5, () => "meter-1", T0 + 10_000);
+    const consumers = a.stores.consumers;
+    const list = consumers.list.bind(consumers);
+    let failures = 1;
+    consumers.list = async (...args) => {
+      if (failures-- > 0) throw new RelaisError("RELAIS_ERR_DB_UNAVAILABLE", "the database restarts");
+      return list(...args);
+    };
+    await expect(a.node.runJob("push-outbox")).rejects.toMatchObject({ code: "RELAIS_ERR_DB_UNAVAILABLE" });
+    expect(await a.node.runJob("push-outbox")).toMatchObject({ report: { records: 5, messages: 1 } });
   });
 
   it("is idempotent to start and stop, and puts claimed rows back on stop", async () => {

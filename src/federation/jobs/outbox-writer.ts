@@ -105,7 +105,14 @@ export class OutboxWriter {
     const report: PushOutboxReport = { consumers: 0, records: 0, messages: 0, failed: [] };
     const changed = [...this.dirty.values()];
     this.dirty.clear();
-    const consumers = await this.deps.consumers.list({ enabled: true });
+    let consumers: Consumer[];
+    try {
+      consumers = await this.deps.consumers.list({ enabled: true });
+    } catch (e) {
+      // Nothing was extracted (database down, R5): the changes wait for the next run.
+      for (const name of changed) this.dirty.set(pathOf(name), name);
+      throw e;
+    }
     this.realtime = consumers.filter((c) => c.realtime);
     this.realtimeLoadedAt = this.deps.clock.now();
     for (const c of consumers) {
