@@ -22,11 +22,13 @@ import {
   type InboundVerdict,
   type OutgoingStanza,
   type Transport,
+  type TransportState,
   type TransportEvents,
 } from "../../src/core/ports.js";
 import { InsecureTestCrypto } from "../../src/core/testing/fakes.js";
 import { FederationNode, type FederationOptions } from "../../src/federation/federation-node.js";
 import { PgJobLock } from "../../src/federation/jobs/job-lock.js";
+import type { OutboxStatus, OutboxStore } from "../../src/federation/stores.js";
 import { FIXTURE_OWNER } from "../../src/federation/testing/fixtures.js";
 
 export type DataEvent = Extract<ModelEvent, { kind: "DATA" }>;
@@ -83,8 +85,10 @@ export class FaultTransport implements Transport {
   private handlers: Partial<TransportEvents> = {};
   /** Called with each verdict before it is answered; return false to answer nothing (crash). */
   beforeAnswer: ((s: FederationStanza, v: InboundVerdict) => boolean) | null = null;
-  /** Called when a message arrives, before the handler. */
+  /** Called when a message arrives, before the handler (throwing: no answer, as a crashing handler). */
   arrived: ((s: FederationStanza) => void) | null = null;
+  /** Called with every state change of the XMPP stream (dead-link detection, R2). */
+  stateChanged: ((s: TransportState) => void) | null = null;
   /** Called after each successful send; send() resolves only when its promise does. */
   afterSend: ((s: OutgoingStanza) => Promise<void> | void) | null = null;
   cut = false;
@@ -110,6 +114,7 @@ export class FaultTransport implements Transport {
       if (!this.cut) this.handlers.bounce?.(id, from, c, t);
     });
     inner.on("state", (st) => {
+      this.stateChanged?.(st);
       if (!this.cut) this.handlers.state?.(st);
     });
   }
@@ -342,11 +347,22 @@ export async function check(
 export async function acceptedRecords(
   a: GatewayUnderTest,
 ): Promise<Map<string, { value: unknown; timestamp: number }>> {
+  return acceptedFromOutbox(a.i.stores.outbox);
+}
+
+/**
+ * The same from any Outbox (a gateway built by the composition root); `status` keeps only the
+ * rows in those states (e.g. without the dead letters of a poison-message test).
+ */
+export async function acceptedFromOutbox(
+  outbox: Pick<OutboxStore, "list">,
+  status?: OutboxStatus[],
+): Promise<Map<string, { value: unknown; timestamp: number }>> {
   const { recordsFromBody } = await import("../../src/federation/records.js");
   const out = new Map<string, { value: unknown; timestamp: number }>();
   let afterId = 0;
   for (;;) {
-    const rows = await a.i.stores.outbox.list({ afterId, limit: 1000 });
+    const rows = await outbox.list({ afterId, limit: 1000, ...(status ? { status } : {}) });
     if (rows.length === 0) break;
     for (const row of rows) {
       for (const r of recordsFromBody(row.body, row.createdAt)) {
@@ -391,12 +407,14 @@ export async function wirePair(a: GatewayUnderTest, b: GatewayUnderTest): Promis
  * A's local system produces `total` records, `perPack` at a time, each batch extracted by
  * push-outbox into one Outbox row (the sender is kicked at once). `onBatch(k)` runs after batch k
  * (fault injection points); A may be restarted by it: the loop always uses the current instance.
+ * Records are numbered from `from` (several rounds on one pair).
  */
 export async function produce(
   a: GatewayUnderTest,
   total: number,
   perPack: number,
   onBatch: (k: number, batches: number) => Promise<void> | void = () => undefined,
+  from = 0,
 ): Promise<void> {
   const batches = Math.ceil(total / perPack);
   for (let k = 0; k < batches; k++) {
@@ -405,7 +423,7 @@ export async function produce(
       const inst = a.i;
       try {
         // Seeding again after a crash is harmless: same values and timestamps.
-        seedRecords(inst.gateway, k * perPack, Math.min(perPack, total - k * perPack));
+        seedRecords(inst.gateway, from + k * perPack, Math.min(perPack, total - k * perPack));
         await inst.node.runJob("push-outbox");
         break;
       } catch (e) {

@@ -6,12 +6,13 @@
  * with the installed binaries (/usr/lib/postgresql/<v>/bin) in a temporary directory.
  * No PostgreSQL at all fails the run with the command that installs it: nothing skips.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import type { Database } from "../../src/adapters/postgres/database.js";
@@ -38,6 +39,8 @@ declare module "vitest" {
     relaisPostgres: PostgresInfo;
   }
 }
+
+const execFileAsync = promisify(execFile);
 
 export const INSTALL_HINT =
   "PostgreSQL is required by the tests and none was found: install it with `apt-get install -y postgresql` (or set it up on 127.0.0.1:5432 with trust auth)";
@@ -151,6 +154,143 @@ async function startPrivateCluster(binDir: string): Promise<PrivateCluster> {
     who,
   );
   return { dir, binDir, port, uid, gid };
+}
+
+const asUser = (c: Pick<PrivateCluster, "uid" | "gid">): { uid?: number; gid?: number } => ({
+  ...(c.uid === undefined ? {} : { uid: c.uid }),
+  ...(c.gid === undefined ? {} : { gid: c.gid }),
+});
+
+/**
+ * A private PostgreSQL cluster that a fault test owns and may stop and start (RELIABILITY.md R5,
+ * R6) without disturbing the run's shared server. Same port across restarts; each database is
+ * created from a template migrated once for this cluster.
+ */
+export class PostgresCluster {
+  private template: string | null = null;
+  private running = true;
+
+  /** A worker that dies without dispose() must not leave a postmaster behind. */
+  private readonly exitHook = (): void => {
+    if (!this.running) return;
+    try {
+      run(
+        this.c.binDir,
+        "pg_ctl",
+        ["-D", join(this.c.dir, "data"), "-m", "immediate", "stop"],
+        asUser(this.c),
+      );
+    } catch {
+      // nothing more to do on the way out
+    }
+  };
+
+  private constructor(private readonly c: PrivateCluster) {
+    process.once("exit", this.exitHook);
+  }
+
+  /** initdb + start on a free loopback port (Debian binaries, see findPostgresBinDir). */
+  static async start(): Promise<PostgresCluster> {
+    const binDir = findPostgresBinDir();
+    if (binDir === null) throw new Error(INSTALL_HINT);
+    return new PostgresCluster(await startPrivateCluster(binDir));
+  }
+
+  get port(): number {
+    return this.c.port;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  url(database: string): string {
+    return urlOf({ host: "127.0.0.1", port: this.c.port, user: "postgres" }, database);
+  }
+
+  /** Asynchronous: the gateways under test keep running while the server stops or starts. */
+  private async pgCtl(...args: string[]): Promise<void> {
+    try {
+      await execFileAsync(join(this.c.binDir, "pg_ctl"), ["-D", join(this.c.dir, "data"), ...args], {
+        encoding: "utf8",
+        ...asUser(this.c),
+      });
+    } catch (e) {
+      const err = e as { stderr?: string; stdout?: string };
+      throw new Error(`pg_ctl ${args.at(-1) ?? ""} failed: ${err.stderr ?? err.stdout ?? String(e)}`);
+    }
+  }
+
+  /** pg_ctl stop -m fast (clients told to go) or -m immediate (no shutdown checkpoint: crash recovery at the next start). */
+  async stop(mode: "fast" | "immediate"): Promise<void> {
+    await this.pgCtl("-m", mode, "-w", "-t", "30", "stop");
+    this.running = false;
+  }
+
+  /** pg_ctl start -w: returns once the server accepts connections. */
+  async startAgain(): Promise<void> {
+    await this.pgCtl(
+      "-l",
+      join(this.c.dir, "log"),
+      "-w",
+      "-t",
+      "30",
+      "-o",
+      `-p ${this.c.port} -k ${this.c.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      "start",
+    );
+    this.running = true;
+  }
+
+  private async admin<R>(fn: (c: pg.Client) => Promise<R>): Promise<R> {
+    const c = new pg.Client({ connectionString: this.url("postgres"), connectionTimeoutMillis: 5000 });
+    c.on("error", () => undefined);
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  /** An empty database (no schema): a gateway starting on it migrates it. */
+  async emptyDatabase(): Promise<string> {
+    const name = `relais_c_${randomBytes(5).toString("hex")}`;
+    await this.admin((c) => c.query(`CREATE DATABASE ${ident(name)}`));
+    return this.url(name);
+  }
+
+  /** A database with every migration applied (a copy of this cluster's template). */
+  async freshDatabase(): Promise<string> {
+    if (this.template === null) {
+      const tpl = `relais_ctpl_${randomBytes(4).toString("hex")}`;
+      await this.admin((c) => c.query(`CREATE DATABASE ${ident(tpl)}`));
+      const db = new PgDatabase(this.url(tpl), { max: 1 });
+      try {
+        await migrate(db);
+      } finally {
+        await db.close();
+      }
+      this.template = tpl;
+    }
+    const name = `relais_c_${randomBytes(5).toString("hex")}`;
+    const tpl = this.template;
+    await this.admin((c) => c.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(tpl)}`));
+    return this.url(name);
+  }
+
+  /** Stop (immediate) and delete the cluster. Idempotent. */
+  async dispose(): Promise<void> {
+    try {
+      if (this.running) await this.stop("immediate");
+    } catch {
+      // already down
+    } finally {
+      this.running = false;
+      process.removeListener("exit", this.exitHook);
+      rmSync(this.c.dir, { recursive: true, force: true });
+    }
+  }
 }
 
 /** vitest globalSetup service (test/support/global-setup.ts). */
