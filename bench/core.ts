@@ -128,12 +128,16 @@ export async function run(options: { quick?: boolean } = {}): Promise<CoreBenchR
   const guarded = (i: number): void => {
     sink += gw.get(ANONYMOUS, pick[i & mask]!).statusCode;
   };
-  // The same steps as Gateway.get() without any policy check: parse, look up, build the envelope.
+  // The same steps as Gateway.get() without any policy check: look up (by canonical uri, else
+  // parsed), build the envelope.
   const unguarded = (i: number): void => {
     const uri = pick[i & mask]!;
     try {
-      const p = parseResourcePath(uri);
-      const node = gw.model.resource(p.provider, p.service, p.resource);
+      let node = gw.model.resourceAt(uri);
+      if (!node) {
+        const p = parseResourcePath(uri);
+        node = gw.model.resource(p.provider, p.service, p.resource);
+      }
       if (!node) throw new Error(uri);
       sink += ok("GET_RESPONSE", node.uri, Gateway.attribute(node)).statusCode;
     } catch (e) {
