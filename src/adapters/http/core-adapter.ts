@@ -85,7 +85,7 @@ export function coreNorthbound(gateway: Gateway, options: CoreNorthboundOptions 
           return gateway.describeResource(p, q.provider, q.service, q.resource);
       }
     },
-    async access(c, method, path, parameters): Promise<Envelope> {
+    access(c, method, path, parameters): Envelope | Promise<Envelope> {
       const p = principalOf(c);
       const uri = uriOf(path);
       switch (method) {

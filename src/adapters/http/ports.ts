@@ -87,13 +87,16 @@ export interface NorthboundGateway {
   /** The caller the bootstrap admin token (RELAIS_ADMIN_TOKEN) stands for; default: level ADMIN. */
   adminCaller?(): HttpCaller;
   describe(caller: HttpCaller, query: DescribeQuery): Promise<Envelope>;
-  /** GET / SET / ACT; `parameters` is the request's array (empty for GET). */
+  /**
+   * GET / SET / ACT; `parameters` is the request's array (empty for GET). May answer without a
+   * promise when nothing is awaited (a GET of the in-memory model): the REST hot path.
+   */
   access(
     caller: HttpCaller,
     method: "GET" | "SET" | "ACT",
     path: ResourcePath,
     parameters: readonly Parameter[],
-  ): Promise<Envelope>;
+  ): Envelope | Promise<Envelope>;
   /** SUBSCRIBE: `parameters` carries `conditions`; notifications go to `sink` until unsubscribed. */
   subscribe(
     caller: HttpCaller,
