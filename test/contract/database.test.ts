@@ -254,11 +254,16 @@ describe("pg pool resilience", () => {
       const inflight = db.transaction(async (tx) => {
         await tx.query("SELECT pg_sleep(2)");
       });
+      // Watched before the kill: the rejection may arrive before the killer's own answer does.
+      const rejected = expect(inflight).rejects.toMatchObject({
+        code: "RELAIS_ERR_DB_UNAVAILABLE",
+        retryable: true,
+      });
       await new Promise((r) => setTimeout(r, 300));
       await killer.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'relais-resilience' AND state = 'active'",
       );
-      await expect(inflight).rejects.toMatchObject({ code: "RELAIS_ERR_DB_UNAVAILABLE", retryable: true });
+      await rejected;
       expect((await db.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     } finally {
       await killer.end();
