@@ -127,7 +127,7 @@ async function database(tag: string): Promise<{ url: string; drop: () => Promise
   };
 }
 
-async function pipeline(
+export async function pipeline(
   server: Ejabberd,
   tag: string,
   stanzaLimit: number,
