@@ -74,7 +74,10 @@ export async function run(): Promise<SoakResult> {
         const mb = process.memoryUsage().rss / 1e6;
         rss.push(mb);
         const s = Math.round((performance.now() - t0) / 1000);
-        console.log(`  ${s} s: ${sent} sent, ${latencies.length} received, RSS ${mb.toFixed(0)} MB`);
+        const heap = process.memoryUsage().heapUsed / 1e6;
+        console.log(
+          `  ${s} s: ${sent} sent, ${latencies.length} received, RSS ${mb.toFixed(0)} MB, heap used ${heap.toFixed(0)} MB`,
+        );
       }
       const next = t0 + (tick + 1) * TICK_MS;
       await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
