@@ -25,10 +25,10 @@ import { xml } from "@xmpp/client";
 import pg from "pg";
 import { PgDatabase } from "../src/adapters/postgres/pg-database.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
-import { FIXTURE_OWNER, addConsumer, registerPartner } from "../src/federation/testing/fixtures.js";
+import { FIXTURE_OWNER, addConsumer } from "../src/federation/testing/fixtures.js";
 import { startEjabberd, type Ejabberd } from "../test/support/ejabberd.js";
 import { quantile, rawClient } from "./xmpp-raw.js";
-import { GatewayUnderTest, seedRecords, until } from "../test/integration/federation-harness.js";
+import { GatewayUnderTest, seedRecords, until, wirePair } from "../test/integration/federation-harness.js";
 
 const ADMIN_URL = process.env.RELAIS_BENCH_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const RAW_N = Number(process.env.FED_BENCH_RAW_N ?? 10_000);
@@ -153,22 +153,7 @@ export async function pipeline(
   await server.api.register(`fb${tag}`, "pw");
   await a.start();
   await b.start();
-  await registerPartner(
-    { gateway: b.i.gateway, stores: b.i.stores, jid: b.jid },
-    { senderJid: a.jid, federatedUser: "alice@a", account: "partner-a" },
-  );
-  await addConsumer(
-    { gateway: a.i.gateway, stores: a.i.stores, jid: a.jid },
-    {
-      targetJid: b.jid,
-      federatedUser: "alice@a",
-      account: "reader",
-      selector: "dev-*",
-      mapping: { provider: "ext-*" },
-      realtime,
-    },
-  );
-  await a.i.node.refresh();
+  await wirePair(a, b, { realtime });
   return {
     a,
     b,

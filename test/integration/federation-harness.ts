@@ -383,7 +383,11 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
 }
 
 /** A (sender) and B (receiver) wired as in RELIABILITY.md's fault setup: A's dev-* → B's ext-dev-*. */
-export async function wirePair(a: GatewayUnderTest, b: GatewayUnderTest): Promise<void> {
+export async function wirePair(
+  a: GatewayUnderTest,
+  b: GatewayUnderTest,
+  options: { realtime?: boolean } = {},
+): Promise<void> {
   const { addConsumer, registerPartner } = await import("../../src/federation/testing/fixtures.js");
   await registerPartner(
     { gateway: b.i.gateway, stores: b.i.stores, jid: b.jid },
@@ -397,6 +401,7 @@ export async function wirePair(a: GatewayUnderTest, b: GatewayUnderTest): Promis
       account: "reader",
       selector: "dev-*",
       mapping: { provider: "ext-*" },
+      ...(options.realtime === undefined ? {} : { realtime: options.realtime }),
     },
   );
   await a.i.node.refresh();
