@@ -364,6 +364,11 @@ export const ERRORS = {
     "A SenML record does not fit in one stanza under the configured limit",
     "Raise the stanza limit (config federation.stanzaLimit and the XMPP server's max_stanza_size) or send smaller values.",
   ),
+  RELAIS_ERR_FED_SERVER_REFUSED: spec(
+    413,
+    "The XMPP server ended the stream on this message, sent alone (typically larger than its max_stanza_size)",
+    "Keep federation.stanzaLimit under the server's max_stanza_size (new packs then fit); raise the server's limit to deliver this one, then `relais outbox retry ID`.",
+  ),
   RELAIS_ERR_FED_APPLY_FAILED: spec(
     503,
     "The message could not be applied to the local system now; it waits in the Inbox",
@@ -558,4 +563,13 @@ export class RelaisError extends Error {
 
 export function isRelaisError(e: unknown): e is RelaisError {
   return e instanceof RelaisError;
+}
+
+/** A transport's confirm() on a stream that already ended: retryable, and says how it ended. */
+export function offlineSince(streamError: string | null): RelaisError {
+  return new RelaisError(
+    "RELAIS_ERR_XMPP_OFFLINE",
+    streamError === null ? "not connected" : `the stream ended with a stream error: ${streamError}`,
+    streamError === null ? {} : { streamError },
+  );
 }

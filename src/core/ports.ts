@@ -126,6 +126,15 @@ export interface Transport extends Lifecycle {
    * rejects with a retryable RelaisError when offline. Delivery is confirmed by a `receipt` event.
    */
   send(stanza: OutgoingStanza): Promise<void>;
+  /**
+   * Resolves once the server has handled every stanza sent before (it handles a stream's stanzas
+   * in order: a XEP-0199 ping answered on the same stream). Rejects with a retryable RelaisError
+   * when offline or when the stream ends first; `details.streamError` then holds the condition of
+   * the server's stream error, if it sent one (e.g. policy-violation for a stanza it finds too big).
+   */
+  confirm(): Promise<void>;
+  /** Condition of the stream error that ended the previous connection; null if it ended otherwise. */
+  readonly lastStreamError: string | null;
   /** Register the single handler of an event kind (replaces the previous one). */
   on<K extends keyof TransportEvents>(event: K, handler: TransportEvents[K]): void;
 }

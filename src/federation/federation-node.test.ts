@@ -86,8 +86,7 @@ function seed(gw: Gateway, n: number, provider = (i: number) => `meter-${i % 3}`
   expect(r.rejected).toEqual([]);
 }
 
-async function pair(optsB: Partial<FederationOptions> = {}) {
-  const hub = new MemoryHub();
+async function pair(optsB: Partial<FederationOptions> = {}, hub = new MemoryHub()) {
   const a = await peer(hub, "alpha@fed.local");
   const b = await peer(hub, "beta@fed.local", optsB);
   await registerPartner(b, { senderJid: a.jid, federatedUser: "alice@alpha", account: "partner-alpha" });
@@ -127,6 +126,29 @@ describe("FederationNode over the in-process transport", () => {
     expect(b.events).toHaveLength(31);
     const status = await b.node.status();
     expect(status.counters).toMatchObject({ accepted: 2, recordsApplied: 31, rejected: 0 });
+  });
+
+  it("a pack over the server's stanza size ends A's stream: only it is dead-lettered, the rest arrives once (R9)", async () => {
+    const { a, b } = await pair({}, new MemoryHub({ serverStanzaBytes: 4_000 }));
+    seed(a.gateway, 30);
+    await a.node.runJob("push-outbox");
+    const big = a.gateway.applyUpdates(FIXTURE_OWNER, [
+      { provider: "meter-big", service: "power", resource: "r", value: "x".repeat(5_000), timestamp: T0 },
+    ]);
+    expect(big.rejected).toEqual([]);
+    await a.node.runJob("push-outbox");
+    seed(a.gateway, 30, (i) => `meter-${3 + (i % 3)}`, T0 + 1_000);
+    await a.node.runJob("push-outbox");
+    await until(async () => {
+      const c = await a.stores.outbox.countByStatus();
+      return c.delivered === 2 && c.dead === 1;
+    });
+    const dead = (await a.stores.outbox.list({ status: "dead" }))[0];
+    expect(dead?.body).toContain("meter-big");
+    expect(dead?.lastError).toMatch(/^RELAIS_ERR_FED_SERVER_REFUSED: .*policy-violation/);
+    // each record applied once (resends after the reconnect are deduplicated by B's Inbox)
+    expect(b.events).toHaveLength(60);
+    expect(new Set(b.events.map((e) => e.uri)).size).toBe(60);
   });
 
   it("applies a plain SenML body from a registered App under its default user, once per id (S3)", async () => {

@@ -448,6 +448,21 @@ export class MemoryOutboxStore implements OutboxStore {
     }
     return n;
   }
+  async unclaim(messageIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of new Set(messageIds)) {
+      const m = this.byMessageId(id);
+      if (!m || m.status !== "sending") continue;
+      Object.assign(m, {
+        status: "pending",
+        claimedBy: null,
+        attempts: Math.max(0, m.attempts - 1),
+        updatedAt: this.clock.now(),
+      });
+      n++;
+    }
+    return n;
+  }
   async requeueUnacknowledged(sentBefore: number): Promise<number> {
     let n = 0;
     const now = this.clock.now();

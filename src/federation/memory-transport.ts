@@ -12,11 +12,14 @@
  *   answers to a sender that is not online are DROPPED (the server does not store bodiless
  *   messages offline): the sender resends and the receiver deduplicates.
  * - `send` while not online rejects with RELAIS_ERR_XMPP_OFFLINE (retryable), like XmppTransport.
+ * - A body larger than the hub's `serverStanzaBytes` ends the sender's stream with the stream
+ *   error policy-violation, as ejabberd does past max_stanza_size; the sender is online again
+ *   10 ms later (messages it sent before that one were routed).
  * - Receipt after the handler resolves `accepted` (only when requested: `send` always requests
  *   one, `hub.inject` does not, like a plain XMPP client); `rejected` → bounce with the condition
  *   and the text `CODE: message`; handler throws → nothing.
  */
-import { RelaisError } from "../core/errors.js";
+import { RelaisError, offlineSince } from "../core/errors.js";
 import type {
   FederationStanza,
   InboundVerdict,
@@ -44,6 +47,8 @@ export interface MemoryHubOptions {
   latencyMs?: number;
   /** Inbound guard on bodies (UTF-8 bytes), like XmppTransport. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** The server's own limit (body bytes): a bigger message ends the sender's stream. Default none. */
+  serverStanzaBytes?: number;
 }
 
 export class MemoryHub {
@@ -52,10 +57,12 @@ export class MemoryHub {
   private readonly offline = new Map<string, Envelope[]>();
   readonly latencyMs: number;
   readonly maxBodyBytes: number;
+  readonly serverStanzaBytes: number;
 
   constructor(options: MemoryHubOptions = {}) {
     this.latencyMs = options.latencyMs ?? 0;
     this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.serverStanzaBytes = options.serverStanzaBytes ?? Infinity;
   }
 
   /** The transport of `jid` (created, and its account registered, on first call). */
@@ -137,6 +144,9 @@ export class MemoryTransport implements Transport {
   private _state: TransportState = "offline";
   private started = false;
   private outage = false;
+  /** Counts connections: a confirm() fails if the stream it waits on ended meanwhile. */
+  private epoch = 0;
+  private _lastStreamError: string | null = null;
 
   /** Use `hub.transport(jid)`. */
   constructor(
@@ -166,6 +176,7 @@ export class MemoryTransport implements Transport {
   /** Simulate a lost connection: state "connecting", inbound messages go to offline storage. */
   goOffline(): void {
     this.outage = true;
+    this._lastStreamError = null;
     if (this.started) this.setState("connecting");
   }
 
@@ -175,18 +186,57 @@ export class MemoryTransport implements Transport {
     if (this.started) this.setState("online");
   }
 
+  get lastStreamError(): string | null {
+    return this._lastStreamError;
+  }
+
   async send(stanza: OutgoingStanza): Promise<void> {
     const to = bare(stanza.to);
     if (to === null) throw new RelaisError("RELAIS_ERR_XMPP_BAD_JID", `bad recipient JID: ${stanza.to}`);
     if (this._state !== "online") throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE");
+    if (Buffer.byteLength(stanza.body, "utf8") > this.hub.serverStanzaBytes) {
+      // Written to the stream all the same (send resolves); the server ends the stream on it.
+      this.endStream("policy-violation");
+      return;
+    }
     const copy: FederationStanza = { id: stanza.id, from: this.jid, to, body: stanza.body };
     if (stanza.user !== undefined) copy.user = stanza.user;
     if (stanza.consumer !== undefined) copy.consumer = stanza.consumer;
     this.hub.route({ stanza: copy, wantsReceipt: true });
   }
 
+  async confirm(): Promise<void> {
+    if (this._state !== "online") throw offlineSince(this._lastStreamError);
+    const epoch = this.epoch;
+    await new Promise<void>((resolve) => {
+      this.hub.answer(this.jid, () => {
+        resolve();
+      });
+      // answered only while online: a stream that ended meanwhile resolves here, checked below
+      setTimeout(resolve, this.hub.latencyMs * 2 + 1);
+    });
+    if (this.epoch !== epoch || this._state !== "online") {
+      const streamError = this._lastStreamError;
+      throw new RelaisError(
+        "RELAIS_ERR_XMPP_CONNECT_FAILED",
+        streamError === null ? "connection closed" : `stream error: ${streamError}`,
+        streamError === null ? {} : { streamError },
+      );
+    }
+  }
+
+  /** The server ends this stream with a stream error; the client is back on the next hop. */
+  private endStream(condition: string): void {
+    this._lastStreamError = condition;
+    this.setState("connecting");
+    setTimeout(() => {
+      if (this.started && !this.outage) this.setState("online");
+    }, this.hub.latencyMs + 10); // a client reconnects after a pause
+  }
+
   private setState(s: TransportState): void {
     if (this._state === s) return;
+    if (this._state === "online") this.epoch++;
     this._state = s;
     this.handlers.state?.(s);
     if (s === "online") this.hub.flush(this);

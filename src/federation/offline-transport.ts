@@ -8,6 +8,7 @@ import type { OutgoingStanza, Transport, TransportEvents, TransportState } from 
 
 export class OfflineTransport implements Transport {
   readonly state: TransportState = "offline";
+  readonly lastStreamError = null;
 
   constructor(readonly jid: string) {}
 
@@ -20,6 +21,10 @@ export class OfflineTransport implements Transport {
   }
 
   async send(_stanza: OutgoingStanza): Promise<void> {
+    throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "No XMPP server is configured (RELAIS_XMPP_SERVICE)");
+  }
+
+  async confirm(): Promise<void> {
     throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "No XMPP server is configured (RELAIS_XMPP_SERVICE)");
   }
 

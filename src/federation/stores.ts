@@ -256,6 +256,11 @@ export interface OutboxStore {
    * claimedBefore: only rows claimed before that time (stale claims of a crashed instance).
    */
   release(options?: { owner?: string; claimedBefore?: number }): Promise<number>;
+  /**
+   * Claimed rows that were not written after all (the stream was down): sending → pending with the
+   * claim's attempt given back, so an outage does not bring a row closer to the dead letters.
+   */
+  unclaim(messageIds: readonly string[]): Promise<number>;
   /** sent rows without a receipt since `sentBefore` → pending, to be resent with the same id. */
   requeueUnacknowledged(sentBefore: number): Promise<number>;
   get(messageId: string): Promise<OutboxMessage | null>;

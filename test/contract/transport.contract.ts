@@ -244,6 +244,16 @@ export function transportContract(name: string, makeFixture: () => TransportFixt
       expect(isRelaisError(err) && err.code === "RELAIS_ERR_XMPP_OFFLINE" && err.retryable).toBe(true);
     });
 
+    it("confirm() resolves once the server handled what was sent before, and rejects as retryable when offline", async () => {
+      const { a, b } = await fx.pair();
+      await a.send({ id: newId(), to: b.jid, body: "[]" });
+      await a.confirm();
+      expect(a.lastStreamError).toBeNull();
+      await a.stop();
+      const err: unknown = await a.confirm().catch((e: unknown) => e);
+      expect(isRelaisError(err) && err.retryable).toBe(true);
+    });
+
     it("start and stop are idempotent", async () => {
       const { a } = await fx.pair();
       await a.start();

@@ -148,6 +148,15 @@ export class FaultTransport implements Transport {
     await this.inner.send(s);
     await this.afterSend?.(s);
   }
+
+  async confirm(): Promise<void> {
+    if (this.cut) throw new RelaisError("RELAIS_ERR_XMPP_OFFLINE", "crashed");
+    await this.inner.confirm();
+  }
+
+  get lastStreamError(): string | null {
+    return this.inner.lastStreamError;
+  }
 }
 
 export interface Instance {
@@ -167,6 +176,8 @@ export interface GatewaySpec {
   dbUrl: string;
   key?: Uint8Array;
   options?: Partial<FederationOptions>;
+  /** Keep every DATA event for the checker (default). A soak turns it off: it grows by the record. */
+  recordEvents?: boolean;
 }
 
 /**
@@ -208,9 +219,11 @@ export class GatewayUnderTest {
     });
     await gateway.start();
     const events: DataEvent[] = [];
-    gateway.onEvent((e) => {
-      if (e.kind === "DATA") events.push(e);
-    });
+    if (this.spec.recordEvents !== false) {
+      gateway.onEvent((e) => {
+        if (e.kind === "DATA") events.push(e);
+      });
+    }
     const xmpp = new XmppTransport({
       service: this.spec.service,
       jid: this.spec.jid,

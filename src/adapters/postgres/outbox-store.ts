@@ -165,6 +165,17 @@ export class PgOutboxStore implements OutboxStore {
     return r.rowCount;
   }
 
+  async unclaim(messageIds: readonly string[]): Promise<number> {
+    if (messageIds.length === 0) return 0;
+    const r = await this.db.query(
+      `UPDATE outbox SET status = 'pending', claimed_by = NULL, attempts = GREATEST(attempts - 1, 0),
+                         updated_at = $2::timestamptz
+       WHERE status = 'sending' AND message_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+      [JSON.stringify(messageIds), this.now()],
+    );
+    return r.rowCount;
+  }
+
   async requeueUnacknowledged(sentBefore: number): Promise<number> {
     const r = await this.db.query(
       `UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = $1::timestamptz,

@@ -25,7 +25,7 @@ import {
   type Element,
   type Mechanism,
 } from "@xmpp/client";
-import { RelaisError, isRelaisError } from "../../core/errors.js";
+import { RelaisError, isRelaisError, offlineSince } from "../../core/errors.js";
 import {
   silentLogger,
   type InboundVerdict,
@@ -122,6 +122,12 @@ export class XmppTransport implements Transport {
   private connecting: Promise<void> | null = null;
   /** Set when an attempt fails for a reason retrying cannot fix (credentials, TLS policy). */
   private fatal: RelaisError | null = null;
+  /** The stream error the server sent on the current connection, if any. */
+  private streamError: string | null = null;
+  /** Settled when the current connection is lost (confirm() races it). */
+  private connectionLost: Promise<never> | null = null;
+  private loseConnection: ((e: RelaisError) => void) | null = null;
+  private _lastStreamError: string | null = null;
 
   constructor(options: XmppTransportOptions) {
     const bare = bareJid(options.jid);
@@ -187,7 +193,7 @@ export class XmppTransport implements Transport {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const x = this.xmpp;
-    this.xmpp = null;
+    this.endConnection("stopped");
     this.stopLiveness();
     if (x) await this.closeClient(x, true);
     this.setState("offline");
@@ -212,6 +218,9 @@ export class XmppTransport implements Transport {
     try {
       await x.send(buildMessage({ ...stanza, to }));
     } catch (e) {
+      // The stream is going (the server ended it, the socket broke): stop sending on it now, or
+      // every send until the close event burns a claim.
+      if (this.xmpp === x) this.lost(x, "write failed");
       throw new RelaisError(
         "RELAIS_ERR_XMPP_OFFLINE",
         "write to the XMPP stream failed",
@@ -219,6 +228,18 @@ export class XmppTransport implements Transport {
         { cause: e },
       );
     }
+  }
+
+  get lastStreamError(): string | null {
+    return this._lastStreamError;
+  }
+
+  async confirm(): Promise<void> {
+    const x = this.xmpp;
+    const lost = this.connectionLost;
+    // Offline already: the stream our last send went on ended; say how.
+    if (!x || this._state !== "online" || lost === null) throw offlineSince(this._lastStreamError);
+    await Promise.race([x.iqCaller.request(this.pingStanza(), this.o.pingTimeoutMs), lost]);
   }
 
   // ---- connection ------------------------------------------------------------------------------
@@ -256,8 +277,11 @@ export class XmppTransport implements Transport {
     });
     x.reconnect.stop(); // our own backoff, one fresh client per attempt
     useStreamParser(x);
-    x.on("error", (err: Error) => {
-      this.log.debug({ err: err.message }, "xmpp error");
+    x.on("error", (err: Error & { condition?: string; text?: string }) => {
+      if (err.name === "StreamError" && this.xmpp === x) {
+        this.streamError = err.condition ?? "undefined-condition";
+        this.log.warn({ condition: err.condition, text: err.text }, "xmpp.stream_error");
+      } else this.log.debug({ err: err.message }, "xmpp error");
     });
     x.on("connect", () => {
       rawSocket(x)?.setNoDelay(true);
@@ -275,6 +299,11 @@ export class XmppTransport implements Transport {
     x.on("offline", onLost);
 
     this.xmpp = x;
+    this.streamError = null;
+    this.connectionLost = new Promise<never>((_, reject) => {
+      this.loseConnection = reject;
+    });
+    this.connectionLost.catch(() => undefined); // nobody may be waiting
     try {
       await withTimeout(x.start(), this.o.connectTimeoutMs, "XMPP connect");
       rawSocket(x)?.setNoDelay(true); // again: STARTTLS replaced the socket
@@ -296,7 +325,7 @@ export class XmppTransport implements Transport {
     } catch (e) {
       const err = this.classify(e);
       this.log.warn({ code: err.code, err: err.message, attempt: this.attempt }, "xmpp.connect_failed");
-      if (this.xmpp === x) this.xmpp = null;
+      if (this.xmpp === x) this.endConnection(err.message);
       await this.closeClient(x, false);
       if (!err.retryable && this.attempt === 0 && !this.fatal) {
         // configuration problems surface at start; later they are retried (the password may be fixed)
@@ -351,10 +380,25 @@ export class XmppTransport implements Transport {
     }, delay);
   }
 
+  /** Forget the current client; a confirm() waiting on it fails with why it ended. */
+  private endConnection(why: string): void {
+    this.xmpp = null;
+    this._lastStreamError = this.streamError;
+    this.loseConnection?.(
+      new RelaisError(
+        "RELAIS_ERR_XMPP_CONNECT_FAILED",
+        this.streamError === null ? why : `stream error: ${this.streamError}`,
+        this.streamError === null ? {} : { streamError: this.streamError },
+      ),
+    );
+    this.connectionLost = null;
+    this.loseConnection = null;
+  }
+
   /** The link is gone (closed, or declared dead): drop this client and try again. */
   private lost(x: Client, why: string): void {
     if (this.xmpp !== x) return;
-    this.xmpp = null;
+    this.endConnection(why);
     this.stopLiveness();
     this.log.warn({ why }, "xmpp.disconnected");
     void this.closeClient(x, false);

@@ -25,6 +25,14 @@ class FakeTransport implements Transport {
     if (this.failWith) throw this.failWith;
     this.sent.push(s);
   }
+  lastStreamError: string | null = null;
+  /** Stanzas confirmed by the "server" so far; confirm() fails with confirmError when set. */
+  confirmError: RelaisError | null = null;
+  confirms = 0;
+  async confirm(): Promise<void> {
+    this.confirms++;
+    if (this.confirmError) throw this.confirmError;
+  }
 }
 
 function setup(options = {}) {
@@ -117,7 +125,9 @@ describe("OutboxSender", () => {
     transport.state = "online";
     transport.failWith = new RelaisError("RELAIS_ERR_XMPP_OFFLINE");
     await sender.run();
-    expect((await stores.outbox.get("m1"))?.status).toBe("pending");
+    await sender.run();
+    // never written: pending again, and the outage cost no attempt
+    expect(await stores.outbox.get("m1")).toMatchObject({ status: "pending", attempts: 0 });
     transport.failWith = null;
     expect(await sender.run()).toMatchObject({ sent: 1 });
   });
@@ -131,6 +141,75 @@ describe("OutboxSender", () => {
     await stores.outbox.claim(10, "me");
     expect(await sender.stop()).toBe(1);
     expect((await stores.outbox.get("m1"))?.status).toBe("pending");
+  });
+});
+
+describe("a message the XMPP server ends the stream on (R9, server limit)", () => {
+  /** The "server" ends the stream when it sees `poison`: confirm() after it fails with policy-violation. */
+  function poisoned(poison: string) {
+    const t = setup();
+    const { transport } = t;
+    transport.confirm = async () => {
+      transport.confirms++;
+      if (transport.sent.at(-1)?.id === poison) {
+        transport.lastStreamError = "policy-violation";
+        throw new RelaisError("RELAIS_ERR_XMPP_CONNECT_FAILED", "stream error: policy-violation", {
+          streamError: "policy-violation",
+        });
+      }
+    };
+    return t;
+  }
+
+  it("resends the rows that were in flight one at a time, dead-letters only the one the server refuses alone", async () => {
+    const { stores, transport, sender, enqueue } = poisoned("m2");
+    for (const id of ["m1", "m2", "m3", "m4"]) await enqueue(id);
+    expect(await sender.run()).toMatchObject({ sent: 4 }); // together: nothing to tell them apart
+    expect(transport.confirms).toBe(0);
+    // the server ended the stream over one of them; the transport is back
+    transport.lastStreamError = "policy-violation";
+    await sender.onReconnected();
+    const report = await sender.run();
+    expect(report).toMatchObject({ deadLettered: 1 });
+    expect(transport.sent.slice(4).map((s) => s.id)).toEqual(["m1", "m2"]); // alone, confirmed one by one
+    expect(await stores.outbox.get("m2")).toMatchObject({ status: "dead", attempts: 2 });
+    expect((await stores.outbox.get("m2"))?.lastError).toMatch(
+      /^RELAIS_ERR_FED_SERVER_REFUSED: .*policy-violation/,
+    );
+    expect(await stores.outbox.get("m1")).toMatchObject({ status: "sent", attempts: 2 });
+    // m3, m4 were not written when the stream ended: pending, no attempt burnt
+    expect(await stores.outbox.get("m3")).toMatchObject({ status: "pending", attempts: 1 });
+    transport.lastStreamError = null;
+    await sender.onReconnected();
+    await sender.run();
+    // m1 had no receipt yet: resent after the reconnect too (the peer deduplicates)
+    expect(transport.sent.slice(6).map((s) => s.id)).toEqual(["m1", "m3", "m4"]);
+    expect(await stores.outbox.get("m4")).toMatchObject({ status: "sent", attempts: 2 });
+    for (const id of ["m1", "m3", "m4"]) sender.onReceipt(id);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await stores.outbox.countByStatus()).toMatchObject({ delivered: 3, dead: 1 });
+  });
+
+  it("after a plain disconnect (no stream error) rows are resent together, without confirmations", async () => {
+    const { transport, sender, enqueue } = poisoned("none");
+    for (const id of ["m1", "m2"]) await enqueue(id);
+    await sender.run();
+    transport.lastStreamError = null;
+    await sender.onReconnected();
+    expect(await sender.run()).toMatchObject({ sent: 2 });
+    expect(transport.confirms).toBe(0);
+  });
+
+  it("a suspect alone on a stream that breaks without a stream error is not blamed", async () => {
+    const { stores, transport, sender, enqueue } = setup();
+    await enqueue("m1");
+    await sender.run();
+    transport.lastStreamError = "policy-violation";
+    await sender.onReconnected();
+    transport.confirmError = new RelaisError("RELAIS_ERR_XMPP_CONNECT_FAILED", "connection closed");
+    await sender.run();
+    expect(await stores.outbox.get("m1")).toMatchObject({ status: "sent" }); // resent later, not dead
+    expect(transport.confirms).toBe(1);
   });
 });
 

@@ -57,6 +57,23 @@ export function isPermanentCondition(condition: string): boolean {
   return PERMANENT_CONDITIONS.has(condition);
 }
 
+/**
+ * Stream error conditions (RFC 6120 §4.9.3) by which a server ends a stream because of a stanza
+ * the client sent: ejabberd sends policy-violation for a stanza over its max_stanza_size.
+ */
+const STANZA_FAULT_CONDITIONS = new Set([
+  "policy-violation",
+  "not-well-formed",
+  "invalid-xml",
+  "restricted-xml",
+  "bad-format",
+  "improper-addressing",
+  "unsupported-stanza-type",
+]);
+
+/** Past this many, in-flight ids are no longer tracked (isolation is then not attempted). */
+const MAX_TRACKED = 10_000;
+
 export interface FetchOutboxReport {
   claimed: number;
   sent: number;
@@ -86,6 +103,15 @@ export class OutboxSender {
   private stopping = false;
   private kickTimer: ReturnType<typeof setImmediate> | null = null;
   private draining: Promise<unknown> | null = null;
+  /** Rows written on the current stream that neither the server (confirm) nor the peer answered. */
+  private readonly unanswered = new Set<string>();
+  /**
+   * Rows that were in flight when the server ended the stream over something we sent (R9: a
+   * stanza over its max_stanza_size). Each is resent alone and confirmed by the server before the
+   * next, so the one that ends the stream is found and dead-lettered and the others go through,
+   * instead of every row in flight losing an attempt at each reconnect until all are dead.
+   */
+  private readonly suspects = new Set<string>();
 
   constructor(private readonly deps: OutboxSenderDeps) {
     this.options = { ...DEFAULT_OUTBOX_SENDER_OPTIONS, ...deps.options };
@@ -137,6 +163,8 @@ export class OutboxSender {
 
   /** A receipt arrived: batched mark delivered. Never throws. */
   onReceipt(id: string): void {
+    this.unanswered.delete(id);
+    this.suspects.delete(id);
     this.deps.counters.delivered++;
     this.deliveredBatcher.push(id).catch((e: unknown) => {
       // The row stays sent; it is resent after the timeout and the peer answers the replay.
@@ -146,6 +174,8 @@ export class OutboxSender {
 
   /** The peer or the server answered with an error stanza. Never throws. */
   onBounce(id: string, from: string, condition: string, text: string): void {
+    this.unanswered.delete(id);
+    this.suspects.delete(id);
     this.deps.counters.bounced++;
     void this.handleBounce(id, from, condition, text).catch((e: unknown) => {
       this.deps.logger.warn({ err: e, messageId: id }, "could not record a bounce");
@@ -193,6 +223,15 @@ export class OutboxSender {
 
   /** After a reconnect the stream may have lost what it carried: resend every unconfirmed row. */
   async onReconnected(): Promise<void> {
+    const condition = this.deps.transport.lastStreamError;
+    if (condition !== null && STANZA_FAULT_CONDITIONS.has(condition)) {
+      for (const id of this.unanswered) if (this.suspects.size < MAX_TRACKED) this.suspects.add(id);
+      this.deps.logger.warn(
+        { condition, suspects: this.suspects.size },
+        "the XMPP server ended the stream over a message we sent; the messages in flight are resent one at a time",
+      );
+    }
+    this.unanswered.clear();
     await this.deps.outbox.requeueUnacknowledged(this.deps.clock.now() + 1);
     this.kick();
   }
@@ -238,59 +277,135 @@ export class OutboxSender {
       if (rows.length === 0) return;
       report.claimed += rows.length;
       const sent: string[] = [];
-      let offline = false;
-      await Promise.all(
-        rows.map(async (row) => {
-          if (row.attempts > this.options.maxAttempts) {
-            // Requeued once too often (timeouts): give up visibly.
-            await outbox.markDead(
-              row.messageId,
-              row.lastError ?? "RELAIS_ERR_FED_UNCONFIRMED: attempts exhausted",
-            );
-            this.deps.counters.deadLettered++;
-            report.deadLettered++;
-            return;
-          }
-          if (xmlTextBytes(row.body) + STANZA_ENVELOPE_BYTES > this.options.stanzaLimit) {
-            await outbox.markDead(
-              row.messageId,
-              errorText(
-                "RELAIS_ERR_FED_OVERSIZE",
-                `the pack needs more than the ${this.options.stanzaLimit}-byte stanza limit`,
-              ),
-            );
-            this.deps.counters.deadLettered++;
-            report.deadLettered++;
-            return;
-          }
-          try {
-            await transport.send({
-              id: row.messageId,
-              to: row.toJid,
-              body: row.body,
-              ...(row.federatedUser === null ? {} : { user: row.federatedUser }),
-              ...(row.consumerId === null ? {} : { consumer: String(row.consumerId) }),
-            });
-            sent.push(row.messageId);
-            this.deps.counters.sent++;
-            if (row.attempts > 1) this.deps.counters.retried++;
-          } catch (e) {
-            if (isRelaisError(e) && e.retryable) {
-              offline = true; // released below, attempts are not burnt by an outage
-              return;
-            }
-            const err = isRelaisError(e) ? e : new RelaisError("RELAIS_ERR_INTERNAL_BUG", String(e));
-            const status = await outbox.fail(row.messageId, this.plan(row, err.code, err.message));
-            this.countFailure(status);
-          }
-        }),
-      );
+      const unsent: string[] = [];
+      const alone = this.suspects.size === 0 ? [] : rows.filter((r) => this.suspects.has(r.messageId));
+      const together = alone.length === 0 ? rows : rows.filter((r) => !this.suspects.has(r.messageId));
+      await Promise.all(together.map((row) => this.sendOne(row, report, sent, unsent)));
+      if (unsent.length === 0 && alone.length > 0) await this.sendAlone(alone, report, sent, unsent);
       await outbox.markSent(sent);
       report.sent += sent.length;
-      if (offline) {
-        await outbox.release({ owner: this.deps.owner });
+      if (unsent.length > 0) {
+        await outbox.unclaim(unsent);
         return;
       }
+    }
+  }
+
+  /**
+   * Suspects one at a time, each confirmed by the server before the next (after a barrier for
+   * what this batch sent before them). The one the server ends the stream on is dead-lettered;
+   * when the stream ends, the rows not written go to `unsent`.
+   */
+  private async sendAlone(
+    rows: OutboxMessage[],
+    report: FetchOutboxReport,
+    sent: string[],
+    unsent: string[],
+  ): Promise<void> {
+    const giveBack = (from: number) => {
+      for (const r of rows.slice(from)) unsent.push(r.messageId);
+    };
+    if (sent.length > 0 && !(await this.confirmed())) {
+      giveBack(0);
+      return;
+    }
+    for (const [i, row] of rows.entries()) {
+      const outcome = await this.sendOne(row, report, sent, unsent);
+      if (outcome === "offline") {
+        giveBack(i + 1);
+        return;
+      }
+      if (outcome !== "sent") {
+        this.suspects.delete(row.messageId);
+        continue;
+      }
+      const ended = await this.deps.transport.confirm().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      if (ended === null) {
+        this.suspects.delete(row.messageId);
+        this.unanswered.clear();
+        continue;
+      }
+      const condition = isRelaisError(ended) ? ended.details.streamError : undefined;
+      if (typeof condition === "string" && STANZA_FAULT_CONDITIONS.has(condition)) {
+        // Alone on the stream when the server ended it: this message is the cause.
+        sent.splice(sent.indexOf(row.messageId), 1);
+        this.suspects.delete(row.messageId);
+        this.unanswered.delete(row.messageId);
+        await this.deps.outbox.markDead(
+          row.messageId,
+          errorText("RELAIS_ERR_FED_SERVER_REFUSED", `the XMPP server ended the stream on it (${condition})`),
+        );
+        this.deps.counters.deadLettered++;
+        report.deadLettered++;
+        this.deps.logger.warn({ messageId: row.messageId, condition }, "message refused by the XMPP server");
+      }
+      giveBack(i + 1);
+      return;
+    }
+  }
+
+  /** Barrier: the server handled everything written so far. */
+  private async confirmed(): Promise<boolean> {
+    try {
+      await this.deps.transport.confirm();
+      this.unanswered.clear();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async sendOne(
+    row: OutboxMessage,
+    report: FetchOutboxReport,
+    sent: string[],
+    unsent: string[],
+  ): Promise<"sent" | "offline" | "dead" | "failed"> {
+    const { outbox, transport } = this.deps;
+    if (row.attempts > this.options.maxAttempts) {
+      // Requeued once too often (timeouts): give up visibly.
+      await outbox.markDead(row.messageId, row.lastError ?? "RELAIS_ERR_FED_UNCONFIRMED: attempts exhausted");
+      this.deps.counters.deadLettered++;
+      report.deadLettered++;
+      return "dead";
+    }
+    if (xmlTextBytes(row.body) + STANZA_ENVELOPE_BYTES > this.options.stanzaLimit) {
+      await outbox.markDead(
+        row.messageId,
+        errorText(
+          "RELAIS_ERR_FED_OVERSIZE",
+          `the pack needs more than the ${this.options.stanzaLimit}-byte stanza limit`,
+        ),
+      );
+      this.deps.counters.deadLettered++;
+      report.deadLettered++;
+      return "dead";
+    }
+    try {
+      await transport.send({
+        id: row.messageId,
+        to: row.toJid,
+        body: row.body,
+        ...(row.federatedUser === null ? {} : { user: row.federatedUser }),
+        ...(row.consumerId === null ? {} : { consumer: String(row.consumerId) }),
+      });
+      sent.push(row.messageId);
+      if (this.unanswered.size < MAX_TRACKED) this.unanswered.add(row.messageId);
+      this.deps.counters.sent++;
+      if (row.attempts > 1) this.deps.counters.retried++;
+      return "sent";
+    } catch (e) {
+      if (isRelaisError(e) && e.retryable) {
+        unsent.push(row.messageId); // unclaimed by the caller: an outage burns no attempt
+        return "offline";
+      }
+      const err = isRelaisError(e) ? e : new RelaisError("RELAIS_ERR_INTERNAL_BUG", String(e));
+      const status = await outbox.fail(row.messageId, this.plan(row, err.code, err.message));
+      this.countFailure(status);
+      return "failed";
     }
   }
 }

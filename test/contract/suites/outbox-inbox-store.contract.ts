@@ -152,6 +152,18 @@ export function outboxStoreContract(backend: StoreBackend): void {
       expect((await s.outbox.countByStatus()).pending).toBe(3);
     });
 
+    it("unclaims rows that were not sent: back to pending with the claim's attempt given back", async () => {
+      await s.outbox.enqueue([msg(1), msg(2), msg(3)]);
+      await s.outbox.claim(10, "a");
+      await s.outbox.markSent(["m-3"]);
+      expect(await s.outbox.unclaim(["m-1", "m-3", "nope"])).toBe(1); // m-3 was sent: left alone
+      expect(await s.outbox.get("m-1")).toMatchObject({ status: "pending", claimedBy: null, attempts: 0 });
+      expect(await s.outbox.get("m-2")).toMatchObject({ status: "sending", attempts: 1 });
+      expect(await s.outbox.get("m-3")).toMatchObject({ status: "sent", attempts: 1 });
+      expect(await s.outbox.unclaim([])).toBe(0);
+      expect((await s.outbox.claim(10, "b")).map((m) => [m.messageId, m.attempts])).toEqual([["m-1", 1]]);
+    });
+
     it("requeues sent rows whose receipt never came, keeping their message id", async () => {
       await s.outbox.enqueue([msg(1), msg(2)]);
       await s.outbox.claim(10, "n");
