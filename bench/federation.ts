@@ -21,10 +21,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { xml } from "@xmpp/client";
 import pg from "pg";
 import { PgDatabase } from "../src/adapters/postgres/pg-database.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
+import { PgValueStore } from "../src/adapters/postgres/value-store.js";
 import { FIXTURE_OWNER, addConsumer } from "../src/federation/testing/fixtures.js";
 import { startEjabberd, type Ejabberd } from "../test/support/ejabberd.js";
 import { quantile, rawClient } from "./xmpp-raw.js";
@@ -49,6 +51,49 @@ export interface FederationBenchResult {
     ratioToRawMessages: number;
   };
   realtime: { samples: number; p50Ms: number; p99Ms: number };
+  /** PostgreSQL alone: what one durable value per record costs, on each side. */
+  floor: { rows: number; usPerRowWall: number; usPerRowPgCpu: number; ceilingRecordsPerSecond: number };
+}
+
+/**
+ * The floor under the records/s figure: PgValueStore.saveBatch of new rows alone (what A's and B's
+ * flushes do for every record), in batches of 5,000, nothing else running. Both sides write one
+ * row per record, so even with Relais itself free the two cores carry at most
+ * cores / (2 × PostgreSQL CPU per row) records/s.
+ */
+async function valueFloor(rows = 40_000): Promise<FederationBenchResult["floor"]> {
+  const d = await database("floor");
+  const db = new PgDatabase(d.url, { max: 1 });
+  try {
+    const store = new PgValueStore(db);
+    const batch = (from: number, n: number) =>
+      Array.from({ length: n }, (_, k) => ({
+        provider: `ext-dev-${Math.floor((from + k) / 1000)}`,
+        service: "s",
+        resource: `r${from + k}`,
+        kind: "SENSOR" as const,
+        valueType: "number",
+        value: from + k + 0.25,
+        timestamp: 1_700_000_000_000 + from + k,
+        metadata: {},
+      }));
+    await store.saveBatch(batch(-5_000, 5_000)); // warm-up
+    const cpu0 = cpuSeconds(0).PostgreSQL;
+    const t0 = performance.now();
+    for (let k = 0; k < rows; k += 5_000) await store.saveBatch(batch(k, 5_000));
+    const wall = (performance.now() - t0) * 1000;
+    const pgCpu = (cpuSeconds(0).PostgreSQL - cpu0) * 1e6;
+    const usPerRowPgCpu = pgCpu / rows;
+    return {
+      rows,
+      usPerRowWall: wall / rows,
+      usPerRowPgCpu,
+      ceilingRecordsPerSecond: (availableParallelism() * 1e6) / (2 * usPerRowPgCpu),
+    };
+  } finally {
+    await db.close();
+    await d.drop();
+  }
 }
 
 async function rawBaseline(server: Ejabberd, body: string): Promise<FederationBenchResult["raw"]> {
@@ -132,9 +177,14 @@ export async function pipeline(
   tag: string,
   stanzaLimit: number,
   realtime: boolean,
+  recordEvents = true,
 ): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest; close: () => Promise<void> }> {
   const [da, db] = [await database(`${tag}a`), await database(`${tag}b`)];
-  const common = { service: server.info.service, options: { stanzaLimit, outbox: { batchSize: 500 } } };
+  const common = {
+    service: server.info.service,
+    options: { stanzaLimit, outbox: { batchSize: 500 } },
+    recordEvents,
+  };
   const a = new GatewayUnderTest({
     name: `A${tag}`,
     jid: `fa${tag}@${server.info.domain}`,
@@ -389,7 +439,8 @@ export async function run(): Promise<FederationBenchResult> {
     } finally {
       await p3.close();
     }
-    const result = { raw, messages, records: recordsResult, realtime };
+    const floor = await valueFloor();
+    const result = { raw, messages, records: recordsResult, realtime, floor };
     console.log("| measurement | figure | goal |");
     console.log("|---|---|---|");
     console.log(
@@ -403,6 +454,9 @@ export async function run(): Promise<FederationBenchResult> {
     );
     console.log(
       `| real-time change A → B, 1 per 20 ms, ${realtime.samples} samples | p50 ${realtime.p50Ms.toFixed(1)} ms, p99 ${realtime.p99Ms.toFixed(1)} ms | p99 < 50 ms |`,
+    );
+    console.log(
+      `| floor: PostgreSQL alone, ${floor.rows} value rows (PgValueStore.saveBatch) | ${floor.usPerRowPgCpu.toFixed(1)} µs CPU per row (${floor.usPerRowWall.toFixed(1)} µs wall); one row per record on each side → ≤ ${Math.round(floor.ceilingRecordsPerSecond)} records/s on ${availableParallelism()} cores = ${(floor.ceilingRecordsPerSecond / raw.perSecond).toFixed(1)}× raw msg/s | — |`,
     );
     return result;
   } finally {
