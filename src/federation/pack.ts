@@ -5,7 +5,7 @@
  */
 import { utf8Length } from "../senml/json.js";
 import type { SenmlRecord } from "../senml/types.js";
-import { toSenml, type FederatedRecord } from "./records.js";
+import { setValue, type FederatedRecord } from "./records.js";
 
 export const DEFAULT_STANZA_LIMIT = 64 * 1024;
 
@@ -44,11 +44,9 @@ export function packRecords(
   stanzaLimit = DEFAULT_STANZA_LIMIT,
 ): PackedMessage[] {
   const budget = Math.max(256, stanzaLimit - STANZA_ENVELOPE_BYTES);
-  const sorted = [...records].sort((a, b) => {
-    const pa = prefixOf(a);
-    const pb = prefixOf(b);
-    return pa < pb ? -1 : pa > pb ? 1 : a.timestamp - b.timestamp;
-  });
+  // Each record's base name once (a comparator would build it at every comparison).
+  const sorted = records.map((r) => ({ r, p: prefixOf(r) }));
+  sorted.sort((a, b) => (a.p < b.p ? -1 : a.p > b.p ? 1 : a.r.timestamp - b.r.timestamp));
   const out: PackedMessage[] = [];
   let parts: string[] = [];
   let size = 2; // "[" and "]"
@@ -58,39 +56,36 @@ export function packRecords(
   const close = (): void => {
     if (parts.length === 0) return;
     const body = `[${parts.join(",")}]`;
-    out.push({ body, records: parts.length, oversize: xmlTextBytes(body) > budget });
+    out.push({ body, records: parts.length, oversize: size > budget });
     parts = [];
     size = 2;
     bn = null;
   };
 
-  const encode = (r: FederatedRecord, first: boolean, withBn: boolean): string => {
-    const full = toSenml(r);
+  const encode = (r: FederatedRecord, p: string, first: boolean, withBn: boolean): string => {
     const rec: SenmlRecord = {};
-    if (withBn) rec.bn = prefixOf(r);
+    if (withBn) rec.bn = p;
     if (first) rec.bt = r.timestamp / 1000;
     rec.n = r.resource;
-    if (full.u !== undefined) rec.u = full.u;
-    if (full.v !== undefined) rec.v = full.v;
-    if (full.vs !== undefined) rec.vs = full.vs;
-    if (full.vb !== undefined) rec.vb = full.vb;
+    if (r.unit !== undefined) rec.u = r.unit;
+    setValue(rec, r.value);
     const dt = first ? 0 : (r.timestamp - bt) / 1000;
     if (dt !== 0) rec.t = dt;
     return JSON.stringify(rec);
   };
 
-  for (const r of sorted) {
+  for (const { r, p } of sorted) {
     const first = parts.length === 0;
-    const p = prefixOf(r);
-    let text = encode(r, first, p !== bn);
-    const add = xmlTextBytes(text) + (first ? 0 : 1);
+    let text = encode(r, p, first, p !== bn);
+    let add = xmlTextBytes(text) + (first ? 0 : 1);
     if (!first && size + add > budget) {
       close();
-      text = encode(r, true, true);
+      text = encode(r, p, true, true);
+      add = xmlTextBytes(text);
     }
     if (parts.length === 0) bt = r.timestamp;
     parts.push(text);
-    size += xmlTextBytes(text) + (parts.length > 1 ? 1 : 0);
+    size += add;
     bn = p;
   }
   close();

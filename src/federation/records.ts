@@ -28,12 +28,16 @@ export function pathOf(r: ResourceName): string {
 export function toSenml(r: FederatedRecord): SenmlRecord {
   const out: SenmlRecord = { n: pathOf(r), t: r.timestamp / 1000 };
   if (r.unit !== undefined) out.u = r.unit;
-  const v = r.value;
+  setValue(out, r.value);
+  return out;
+}
+
+/** A value in its SenML field: v, vb, vs, or vs holding the JSON of an object or array. */
+export function setValue(out: SenmlRecord, v: unknown): void {
   if (typeof v === "number") out.v = v;
   else if (typeof v === "boolean") out.vb = v;
   else if (typeof v === "string") out.vs = v;
   else out.vs = JSON.stringify(v);
-  return out;
 }
 
 function valueOf(rec: ResolvedRecord): unknown {
