@@ -220,10 +220,42 @@ describe("logs", () => {
     await h.stop();
     const log = lines.join("");
     expect(log.length).toBeGreaterThan(100); // the requests were logged
-    expect(log).toContain("incoming request");
+    expect(log).toContain("request completed");
     expect(log).toMatch(/"reqId":"req-/); // request lines carry their id (child logger made on first use)
     expect(log).not.toMatch(/CANARY/);
     expect(log).not.toContain(Buffer.from("alice:pw-CANARY3").toString("base64"));
+  });
+});
+
+describe("access log", () => {
+  it("writes one line per request at info, with status and time; health and metrics probes only at debug", async () => {
+    const lines: string[] = [];
+    const h = await buildHttpApp({
+      gateway: gw,
+      logLevel: "info",
+      logDestination: { write: (l) => lines.push(l) },
+    });
+    await h.app.inject({ method: "GET", url: "/sensinact/providers" });
+    await h.app.inject({ method: "GET", url: "/health/live" });
+    await h.app.inject({ method: "GET", url: "/metrics" });
+    await h.stop();
+    const entries = lines.map(
+      (l) =>
+        JSON.parse(l) as {
+          msg: string;
+          req?: { url: string };
+          res?: { statusCode: number };
+          responseTime?: number;
+        },
+    );
+    const access = entries.filter((e) => e.msg === "request completed");
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({
+      req: { url: "/sensinact/providers" },
+      res: { statusCode: expect.any(Number) as number },
+    });
+    expect(typeof access[0]?.responseTime).toBe("number");
+    expect(entries.some((e) => e.msg === "incoming request")).toBe(false);
   });
 });
 
