@@ -273,6 +273,7 @@ async function pipelineApart(
     dbUrl: da.url,
     service: server.info.service,
     options: { stanzaLimit, outbox: { batchSize: 500 } },
+    recordEvents: false,
   });
   await a.start();
   await addConsumer(
