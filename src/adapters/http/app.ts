@@ -12,8 +12,10 @@
  * concrete adapter of another part.
  */
 import fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type onRequestHookHandler,
 } from "fastify";
@@ -249,6 +251,28 @@ function admit(req: FastifyRequest, mode: RouteAuth, caller: HttpCaller): void {
   }
 }
 
+/**
+ * One access-log line per request, when it completes (method, url, status, time), instead of
+ * fastify's two; health and metrics probes at debug level so that they do not drown the log.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {
+    // the completion line says it all
+  }
+
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      req: { method: req.method, url: req.url, remoteAddress: req.ip },
+      res: { statusCode: reply.statusCode },
+      responseTime: reply.elapsedTime,
+    };
+    if (error) req.log.error({ ...line, err: error }, "request errored");
+    else if (req.url.startsWith("/health") || req.url.startsWith("/metrics"))
+      req.log.debug(line, "request completed");
+    else req.log.info(line, "request completed");
+  }
+}
+
 /** Build the app, register every plugin, and wait until it is ready (routes known, docs built). */
 export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const clock = deps.clock ?? systemClock;
@@ -258,8 +282,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
     childLoggerFactory: (logger, bindings, options) =>
       new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
-    // One access line per request (onResponse below) rather than fastify's two.
-    disableRequestLogging: true,
+    logController: new AccessLog(),
     trustProxy: deps.trustProxy ?? false,
     return503OnClosing: true,
     forceCloseConnections: "idle",
@@ -352,17 +375,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
 
   let closing = false;
   app.addHook("onResponse", (req, reply, done) => {
-    const route = req.route?.url ?? "unmatched";
-    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    // Probes (health, metrics) would drown the access log: debug level for them.
-    const probe = route.startsWith("/health") || route === "/metrics";
-    const line = {
-      req: { method: req.method, url: req.url, remoteAddress: req.ip },
-      res: { statusCode: reply.statusCode },
-      responseTime: reply.elapsedTime,
-    };
-    if (probe) req.log.debug(line, "request completed");
-    else req.log.info(line, "request completed");
+    metrics.observeRequest(
+      req.method,
+      req.route?.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     // An answer on an upgrade request that was not upgraded (refused, or a route without a
     // WebSocket handler): the socket left the HTTP server's hands, so nothing else would close it.
     // While shutting down, a finished answer also ends its keep-alive connection so the drain
