@@ -9,15 +9,14 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { PgDatabase } from "../../src/adapters/postgres/pg-database.js";
 import type { FederationOptions } from "../../src/federation/federation-node.js";
 import { EjabberdApi } from "../support/ejabberd.js";
-import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 import {
   GatewayUnderTest,
-  until,
   acceptedRecords,
   check,
   drained,
   produce,
-  wirePair,
+  startPair,
+  until,
   type CheckResult,
 } from "./federation-harness.js";
 
@@ -34,34 +33,15 @@ afterEach(async () => {
 async function pair(
   extraA: Partial<FederationOptions> = {},
 ): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
-  const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
-  const [ja, jb] = [await api.freshAccount("fa"), await api.freshAccount("fb")];
-  const opts = { outbox: { ackTimeoutMs: 3_000, backoff: { baseMs: 200, maxMs: 1_000 } } };
-  const a = new GatewayUnderTest({
-    name: "A",
-    jid: ja.jid,
-    password: ja.password,
-    service: xmpp.service,
-    dbUrl: dbs[0]!.url,
-    options: { ...opts, ...extraA },
-  });
-  const b = new GatewayUnderTest({
-    name: "B",
-    jid: jb.jid,
-    password: jb.password,
-    service: xmpp.service,
-    dbUrl: dbs[1]!.url,
-    options: opts,
-  });
-  cleanup.push(async () => {
-    await a.stop();
-    await b.stop();
-    for (const d of dbs) await d.drop();
-  });
-  await a.start();
-  await b.start();
-  await wirePair(a, b);
-  return { a, b };
+  return startPair(
+    {
+      accounts: [await api.freshAccount("fa"), await api.freshAccount("fb")],
+      service: xmpp.service,
+      options: { outbox: { ackTimeoutMs: 3_000, backoff: { baseMs: 200, maxMs: 1_000 } } },
+      optionsA: extraA,
+    },
+    cleanup,
+  );
 }
 
 function report(name: string, r: CheckResult, extra: Record<string, unknown> = {}): void {

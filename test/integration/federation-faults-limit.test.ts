@@ -8,15 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURE_OWNER } from "../../src/federation/testing/fixtures.js";
 import { startEjabberd, type Ejabberd } from "../support/ejabberd.js";
-import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
-import {
-  GatewayUnderTest,
-  acceptedFromOutbox,
-  check,
-  drained,
-  produce,
-  wirePair,
-} from "./federation-harness.js";
+import { acceptedFromOutbox, check, drained, produce, startPair } from "./federation-harness.js";
 
 const SERVER_MAX_STANZA = 8 * 1024;
 let server: Ejabberd;
@@ -36,35 +28,15 @@ describe("a pack over the XMPP server's max_stanza_size (R9)", () => {
     "only that message is dead-lettered (RELAIS_ERR_FED_SERVER_REFUSED); the messages in flight with it are delivered exactly once",
     { timeout: 90_000 },
     async () => {
-      const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
-      const [ja, jb] = [await server.api.freshAccount("la"), await server.api.freshAccount("lb")];
       // Relais' own limit (64 KiB default) is above the server's: a misconfiguration to survive.
-      const options = {
-        outbox: { ackTimeoutMs: 2_000, maxAttempts: 4, backoff: { baseMs: 100, maxMs: 400 } },
-      };
-      const common = { service: server.info.service, options };
-      const a = new GatewayUnderTest({
-        name: "A",
-        jid: ja.jid,
-        password: ja.password,
-        dbUrl: dbs[0]!.url,
-        ...common,
-      });
-      const b = new GatewayUnderTest({
-        name: "B",
-        jid: jb.jid,
-        password: jb.password,
-        dbUrl: dbs[1]!.url,
-        ...common,
-      });
-      cleanup.push(async () => {
-        await a.stop();
-        await b.stop();
-        for (const d of dbs) await d.drop();
-      });
-      await a.start();
-      await b.start();
-      await wirePair(a, b);
+      const { a, b } = await startPair(
+        {
+          accounts: [await server.api.freshAccount("la"), await server.api.freshAccount("lb")],
+          service: server.info.service,
+          options: { outbox: { ackTimeoutMs: 2_000, maxAttempts: 4, backoff: { baseMs: 100, maxMs: 400 } } },
+        },
+        cleanup,
+      );
 
       await produce(a, 500, 50);
       const big = a.i.gateway.applyUpdates(FIXTURE_OWNER, [

@@ -20,7 +20,6 @@ import type { TransportState } from "../../src/core/ports.js";
 import type { FederationOptions } from "../../src/federation/federation-node.js";
 import { FIXTURE_OWNER, addConsumer } from "../../src/federation/testing/fixtures.js";
 import { startEjabberd, type Ejabberd } from "../support/ejabberd.js";
-import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import {
   GatewayUnderTest,
@@ -29,8 +28,8 @@ import {
   check,
   drained,
   produce,
+  startPair,
   until,
-  wirePair,
   type CheckResult,
 } from "./federation-harness.js";
 
@@ -54,32 +53,11 @@ async function pair(
   opts: Partial<FederationOptions>,
   serviceA = server.info.service,
 ): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest; userB: string }> {
-  const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
   const [ja, jb] = [await server.api.freshAccount("na"), await server.api.freshAccount("nb")];
-  const a = new GatewayUnderTest({
-    name: "A",
-    jid: ja.jid,
-    password: ja.password,
-    service: serviceA,
-    dbUrl: dbs[0]!.url,
-    options: opts,
-  });
-  const b = new GatewayUnderTest({
-    name: "B",
-    jid: jb.jid,
-    password: jb.password,
-    service: server.info.service,
-    dbUrl: dbs[1]!.url,
-    options: opts,
-  });
-  cleanup.push(async () => {
-    await a.stop();
-    await b.stop();
-    for (const d of dbs) await d.drop();
-  });
-  await a.start();
-  await b.start();
-  await wirePair(a, b);
+  const { a, b } = await startPair(
+    { accounts: [ja, jb], service: server.info.service, serviceA, options: opts },
+    cleanup,
+  );
   return { a, b, userB: jb.user };
 }
 

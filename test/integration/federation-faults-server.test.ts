@@ -6,14 +6,13 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startEjabberd, type Ejabberd } from "../support/ejabberd.js";
-import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 import {
   GatewayUnderTest,
   acceptedRecords,
   check,
   drained,
   produce,
-  wirePair,
+  startPair,
 } from "./federation-harness.js";
 
 const RECORDS = 3_000;
@@ -32,32 +31,18 @@ afterEach(async () => {
 });
 
 async function pair(): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
-  const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
-  const opts = { outbox: { ackTimeoutMs: 3_000, backoff: { baseMs: 200, maxMs: 1_000 } } };
-  const common = { service: server.info.service, options: opts };
-  const a = new GatewayUnderTest({
-    name: "A",
-    jid: `sa@${server.info.domain}`,
-    password: "sa-pw",
-    dbUrl: dbs[0]!.url,
-    ...common,
-  });
-  const b = new GatewayUnderTest({
-    name: "B",
-    jid: `sb@${server.info.domain}`,
-    password: "sb-pw",
-    dbUrl: dbs[1]!.url,
-    ...common,
-  });
-  cleanup.push(async () => {
-    await a.stop();
-    await b.stop();
-    for (const d of dbs) await d.drop();
-  });
-  await a.start();
-  await b.start();
-  await wirePair(a, b);
-  return { a, b };
+  const d = server.info.domain;
+  return startPair(
+    {
+      accounts: [
+        { jid: `sa@${d}`, password: "sa-pw" },
+        { jid: `sb@${d}`, password: "sb-pw" },
+      ],
+      service: server.info.service,
+      options: { outbox: { ackTimeoutMs: 3_000, backoff: { baseMs: 200, maxMs: 1_000 } } },
+    },
+    cleanup,
+  );
 }
 
 describe("federation under XMPP server faults (R1, R3)", () => {

@@ -30,6 +30,7 @@ import { FederationNode, type FederationOptions } from "../../src/federation/fed
 import { PgJobLock } from "../../src/federation/jobs/job-lock.js";
 import type { OutboxStatus, OutboxStore } from "../../src/federation/stores.js";
 import { FIXTURE_OWNER } from "../../src/federation/testing/fixtures.js";
+import { freshDatabase, type FreshDatabase } from "../support/postgres.js";
 
 export type DataEvent = Extract<ModelEvent, { kind: "DATA" }>;
 
@@ -419,6 +420,54 @@ export async function wirePair(
   );
   await a.i.node.refresh();
   await b.i.node.refresh();
+}
+
+export interface PairSpec {
+  /** The XMPP accounts of A and B. */
+  accounts: [{ jid: string; password: string }, { jid: string; password: string }];
+  service: string;
+  /** A's way to the server when it differs (a TCP proxy in front of it). */
+  serviceA?: string;
+  options?: Partial<FederationOptions>;
+  /** Merged over `options` for A only. */
+  optionsA?: Partial<FederationOptions>;
+}
+
+/**
+ * The fault tests' set-up: A and B on fresh databases, started and wired A → B (wirePair). Their
+ * teardown (stop both, drop the databases) goes into `cleanup`.
+ */
+export async function startPair(
+  spec: PairSpec,
+  cleanup: (() => Promise<void>)[],
+): Promise<{ a: GatewayUnderTest; b: GatewayUnderTest }> {
+  const dbs: FreshDatabase[] = [await freshDatabase(), await freshDatabase()];
+  const [ja, jb] = spec.accounts;
+  const a = new GatewayUnderTest({
+    name: "A",
+    jid: ja.jid,
+    password: ja.password,
+    service: spec.serviceA ?? spec.service,
+    dbUrl: dbs[0]!.url,
+    options: { ...spec.options, ...spec.optionsA },
+  });
+  const b = new GatewayUnderTest({
+    name: "B",
+    jid: jb.jid,
+    password: jb.password,
+    service: spec.service,
+    dbUrl: dbs[1]!.url,
+    options: spec.options ?? {},
+  });
+  cleanup.push(async () => {
+    await a.stop();
+    await b.stop();
+    for (const d of dbs) await d.drop();
+  });
+  await a.start();
+  await b.start();
+  await wirePair(a, b);
+  return { a, b };
 }
 
 /**
