@@ -557,6 +557,24 @@ describe("Gateway policy tree", () => {
 });
 
 describe("Gateway authentication and accounts", () => {
+  it("checks a password hash for an unknown user too, so timing does not reveal which accounts exist", async () => {
+    const { gw, crypto } = await setup();
+    const boot = await gw.authenticateHeader("Bearer boot-secret");
+    await gw.createAccount(boot, { name: "alice", level: "AUTHENTICATED", password: "s3cret-pass" });
+    const checks: string[] = [];
+    const verify = crypto.verifyPassword.bind(crypto);
+    crypto.verifyPassword = async (password, hash) => {
+      checks.push(password);
+      return verify(password, hash);
+    };
+    for (const header of [`Basic ${btoa("alice:wrong")}`, `Basic ${btoa("nobody:wrong")}`]) {
+      await expect(gw.authenticateHeader(header)).rejects.toMatchObject({
+        code: "RELAIS_ERR_SECURITY_BAD_CREDENTIALS",
+      });
+    }
+    expect(checks).toEqual(["wrong", "wrong"]); // one hash check each, known user or not
+  });
+
   it("authenticates Basic, Bearer, the bootstrap token and anonymous", async () => {
     const { gw } = await setup();
     const boot = await gw.authenticateHeader("Bearer boot-secret");

@@ -180,6 +180,7 @@ export class Gateway {
   readonly model: ResourceModel;
   private readonly clock: Clock;
   private readonly crypto: Crypto;
+  private decoy: Promise<string> | null = null;
   private readonly valueStore: ValueStore;
   private readonly securityStore: SecurityStore;
   private readonly scheduler: Scheduler;
@@ -241,6 +242,7 @@ export class Gateway {
   }
 
   private async doStart(): Promise<void> {
+    void this.decoyHash().catch(() => (this.decoy = null)); // ready before the first login
     this.installPolicy(parsePolicy(await this.securityStore.loadPolicy()));
     const stored = await this.valueStore.loadAll();
     this.restoring = true;
@@ -359,17 +361,23 @@ export class Gateway {
   // Authentication
   // ===========================================================================================
 
+  /** A hash no password is checked against for real (made once, at start). */
+  private decoyHash(): Promise<string> {
+    this.decoy ??= this.crypto.hashPassword(this.crypto.randomToken());
+    return this.decoy;
+  }
+
   async authenticate(credentials: Credentials): Promise<Principal> {
     switch (credentials.kind) {
       case "anonymous":
         return ANONYMOUS;
       case "basic": {
         const account = await this.securityStore.getAccount(credentials.user);
-        if (
-          !account ||
-          account.passwordHash === null ||
-          !(await this.crypto.verifyPassword(credentials.password, account.passwordHash))
-        ) {
+        // An unknown user (or one without a password) costs one hash check too: the answer's
+        // timing must not tell which account names exist.
+        const hash = account?.passwordHash ?? (await this.decoyHash());
+        const ok = await this.crypto.verifyPassword(credentials.password, hash);
+        if (!ok || !account || account.passwordHash === null) {
           throw new RelaisError("RELAIS_ERR_SECURITY_BAD_CREDENTIALS");
         }
         return principal(account.name, account.level);
