@@ -185,6 +185,7 @@ export async function assemble(options: AssembleOptions): Promise<RelaisGateway>
     probes,
     queueDepth: () => federation.queueDepths(),
     xmppState: () => transport.state,
+    federationCounters: () => ({ ...federation.counters }),
     senmlIngest: senmlIngestRoute(gateway),
     logger,
     adminToken: config.adminToken,

@@ -91,6 +91,8 @@ export interface HttpDeps {
   queueDepth?: () => Promise<QueueDepth>;
   /** XMPP transport state for /metrics. */
   xmppState?: () => TransportState;
+  /** Federation counters for /metrics (relais_federation_events_total). */
+  federationCounters?: () => Readonly<Record<string, number>>;
   /** POST /api/v1/ingest/senml, when the SenML connector is available. */
   senmlIngest?: SenmlIngest;
   /** A pino logger (or the core Logger); otherwise one is made with `logLevel`. */
@@ -292,6 +294,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<HttpApp> {
   const metrics = new HttpMetrics(deps.metricsRegistry, {
     ...(deps.queueDepth ? { queueDepth: deps.queueDepth } : {}),
     ...(deps.xmppState ? { xmppState: deps.xmppState } : {}),
+    ...(deps.federationCounters ? { federationCounters: deps.federationCounters } : {}),
   });
   const log = app.log as unknown as Logger;
   const limiter = new LoginLimiter(deps.loginLimit ?? {}, clock);

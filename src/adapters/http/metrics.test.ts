@@ -61,4 +61,17 @@ describe("HttpMetrics", () => {
     expect(line(text, 'relais_http_access_methods_total{method="SET",status="200"}')).toMatch(/ 2$/);
     expect(line(text, 'relais_http_requests_total{method="GET",route="/x",status="200"}')).toMatch(/ 2$/);
   });
+
+  it("exports the federation counters at scrape time as relais_federation_events_total{event}", async () => {
+    const registry = new Registry();
+    const counters = { sent: 3, deadLettered: 1, recordsApplied: 0 };
+    new HttpMetrics(registry, { federationCounters: () => counters });
+    let text = await registry.metrics();
+    expect(line(text, 'relais_federation_events_total{event="sent"}')).toMatch(/ 3$/);
+    expect(line(text, 'relais_federation_events_total{event="dead_lettered"}')).toMatch(/ 1$/);
+    expect(line(text, 'relais_federation_events_total{event="records_applied"}')).toMatch(/ 0$/);
+    counters.sent = 10;
+    text = await registry.metrics();
+    expect(line(text, 'relais_federation_events_total{event="sent"}')).toMatch(/ 10$/);
+  });
 });

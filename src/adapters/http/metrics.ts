@@ -17,7 +17,12 @@ export interface MetricsSources {
   queueDepth?: () => Promise<QueueDepth>;
   /** Current XMPP transport state ("offline" | "connecting" | "online"), when federation runs. */
   xmppState?: () => string;
+  /** Federation counters since start (camelCase name → count), read at each scrape. */
+  federationCounters?: () => Readonly<Record<string, number>>;
 }
+
+/** camelCase → snake_case, for label values (deadLettered → dead_lettered). */
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const XMPP_STATES = ["offline", "connecting", "online"];
 
@@ -127,7 +132,19 @@ export class HttpMetrics {
     );
     for (const channel of ["ws", "sse", "callback"]) this.subscriptions.set({ channel }, 0);
 
-    const { queueDepth, xmppState } = sources;
+    const { queueDepth, xmppState, federationCounters } = sources;
+    if (federationCounters && !this.registry.getSingleMetric("relais_federation_events_total")) {
+      new Counter({
+        name: "relais_federation_events_total",
+        help: "Federation events since start: messages sent, delivered, retried, dead_lettered, received, accepted, rejected, duplicates; records queued, applied, rejected…",
+        labelNames: ["event"] as const,
+        registers: reg,
+        collect() {
+          this.reset();
+          for (const [name, n] of Object.entries(federationCounters())) this.inc({ event: snake(name) }, n);
+        },
+      });
+    }
     if (queueDepth && !this.registry.getSingleMetric("relais_queue_messages")) {
       new Gauge({
         name: "relais_queue_messages",
