@@ -260,8 +260,8 @@ export class FederationNode {
       }
     }
     transport.on("message", this.inbound.handle);
-    transport.on("receipt", (id) => {
-      this.sender.onReceipt(id);
+    transport.on("receipt", (id, from) => {
+      this.sender.onReceipt(id, from);
     });
     transport.on("bounce", (id, from, condition, text) => {
       this.sender.onBounce(id, from, condition, text);

@@ -448,6 +448,16 @@ export class MemoryOutboxStore implements OutboxStore {
     }
     return n;
   }
+  async expedite(toJid: string): Promise<number> {
+    let n = 0;
+    const now = this.clock.now();
+    for (const m of this.t.outbox.values()) {
+      if (m.status !== "pending" || m.toJid !== toJid || !(m.nextAttemptAt > now)) continue;
+      Object.assign(m, { nextAttemptAt: now, updatedAt: now });
+      n++;
+    }
+    return n;
+  }
   async unclaim(messageIds: readonly string[]): Promise<number> {
     let n = 0;
     for (const id of new Set(messageIds)) {

@@ -198,6 +198,43 @@ describe("federation under network, peer and poison faults (R2, R7, R9)", () => 
   );
 
   it(
+    "R7 with backoffs of tens of seconds: the first receipt from the returning B gets A's waiting rows resent at once",
+    { timeout: 90_000 },
+    async () => {
+      // Bounced rows wait 5 s, then 10 s, then 20 s…: without the receipt, delivery would take
+      // until their next attempt, long after B is back.
+      const { a, b, userB } = await pair({
+        outbox: { ackTimeoutMs: 30_000, backoff: { baseMs: 5_000, maxMs: 60_000 } },
+      });
+      await b.stop();
+      const offAt = Date.now();
+      await produce(a, 1_000, 10); // 100 messages: the offline quota takes 50, the rest bounce
+      while (Date.now() - offAt < 15_000) {
+        await a.i.node.runJob("fetch-outbox", { scheduled: true });
+        await sleep(500);
+      }
+      const rows = await a.i.stores.outbox.list({ status: "pending", limit: 1000 });
+      const waitMs = Math.max(...rows.map((x) => x.nextAttemptAt)) - Date.now();
+      const bounced = a.i.node.counters.bounced;
+      expect(await server.api.offlineCount(userB)).toBe(OFFLINE_QUOTA);
+      const backAt = Date.now();
+      await b.start();
+      await drained(a, 60_000, b);
+      const doneAfterReturnMs = Date.now() - backAt;
+      await b.i.gateway.flush();
+      const r = await check(await acceptedRecords(a), b, "ext-");
+      console.log(
+        `[R7 fast return] ${JSON.stringify({ ...r, waiting: rows.length, waitMs, bounced, doneAfterReturnMs })}`,
+      );
+      expect(bounced).toBeGreaterThan(0);
+      expect(rows.length).toBeGreaterThan(0);
+      expect(waitMs).toBeGreaterThan(5_000); // without the receipt they would still wait that long
+      expect(doneAfterReturnMs).toBeLessThan(5_000);
+      expectExactlyOnce(r, 1_000);
+    },
+  );
+
+  it(
     "R9: poison messages (refused by B, oversize, never answered) are dead-lettered after N attempts, the queue keeps moving, the admin API lists them",
     { timeout: 60_000 },
     async () => {

@@ -165,6 +165,15 @@ export class PgOutboxStore implements OutboxStore {
     return r.rowCount;
   }
 
+  async expedite(toJid: string): Promise<number> {
+    const r = await this.db.query(
+      `UPDATE outbox SET next_attempt_at = $2::timestamptz, updated_at = $2::timestamptz
+       WHERE status = 'pending' AND to_jid = $1 AND next_attempt_at > $2::timestamptz`,
+      [toJid, this.now()],
+    );
+    return r.rowCount;
+  }
+
   async unclaim(messageIds: readonly string[]): Promise<number> {
     if (messageIds.length === 0) return 0;
     const r = await this.db.query(

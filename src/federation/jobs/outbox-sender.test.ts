@@ -144,6 +144,33 @@ describe("OutboxSender", () => {
   });
 });
 
+describe("a peer that answers again (R7)", () => {
+  it("resends the rows waiting out a backoff as soon as a receipt from that peer arrives", async () => {
+    const { stores, transport, sender, enqueue } = setup({ backoff: { baseMs: 20_000, maxMs: 60_000 } });
+    const expedited: string[] = [];
+    const expedite = stores.outbox.expedite.bind(stores.outbox);
+    stores.outbox.expedite = async (jid) => {
+      expedited.push(jid);
+      return expedite(jid);
+    };
+    await enqueue("m1");
+    await enqueue("m2");
+    await sender.run();
+    sender.onReceipt("m2", "b@x"); // no row of b@x waits: nothing to expedite
+    sender.onBounce("m1", "b@x", "service-unavailable", ""); // offline quota reached, say
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await stores.outbox.get("m1")).toMatchObject({ status: "pending" });
+    expect(await sender.run()).toMatchObject({ sent: 0 }); // waits out 10 s (random 0: half of 20 s)
+    await enqueue("m3");
+    await sender.run();
+    sender.onReceipt("m3", "b@x"); // b@x is back
+    await new Promise((r) => setTimeout(r, 20));
+    expect(expedited).toEqual(["b@x"]);
+    expect(transport.sent.map((x) => x.id)).toEqual(["m1", "m2", "m3", "m1"]);
+    expect(await stores.outbox.get("m1")).toMatchObject({ status: "sent", attempts: 2 });
+  });
+});
+
 describe("a message the XMPP server ends the stream on (R9, server limit)", () => {
   /** The "server" ends the stream when it sees `poison`: confirm() after it fails with policy-violation. */
   function poisoned(poison: string) {

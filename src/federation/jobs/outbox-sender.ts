@@ -112,6 +112,12 @@ export class OutboxSender {
    * instead of every row in flight losing an attempt at each reconnect until all are dead.
    */
   private readonly suspects = new Set<string>();
+  /**
+   * Peers some of whose rows wait out a backoff (bounced as unavailable, or unconfirmed). The first
+   * receipt from such a peer says it is back: its rows are resent at once instead of after the
+   * backoff (R7: up to a minute by default).
+   */
+  private readonly waitingPeers = new Set<string>();
 
   constructor(private readonly deps: OutboxSenderDeps) {
     this.options = { ...DEFAULT_OUTBOX_SENDER_OPTIONS, ...deps.options };
@@ -162,10 +168,24 @@ export class OutboxSender {
   }
 
   /** A receipt arrived: batched mark delivered. Never throws. */
-  onReceipt(id: string): void {
+  onReceipt(id: string, from?: string): void {
     this.unanswered.delete(id);
     this.suspects.delete(id);
     this.deps.counters.delivered++;
+    if (from !== undefined && this.waitingPeers.delete(from)) {
+      void this.deps.outbox.expedite(from).then(
+        (n) => {
+          if (n > 0) {
+            this.deps.logger.info({ peer: from, rows: n }, "peer answers again: resending its waiting rows now");
+            this.kick();
+          }
+        },
+        (e: unknown) => {
+          this.waitingPeers.add(from); // try again on its next receipt
+          this.deps.logger.warn({ err: e, peer: from }, "could not expedite a peer's rows");
+        },
+      );
+    }
     this.deliveredBatcher.push(id).catch((e: unknown) => {
       // The row stays sent; it is resent after the timeout and the peer answers the replay.
       this.deps.logger.warn({ err: e, messageId: id }, "could not mark delivered");
@@ -194,6 +214,7 @@ export class OutboxSender {
     if (!row) return;
     const status = await this.deps.outbox.fail(id, this.plan(row, "RELAIS_ERR_FED_PEER_UNAVAILABLE", detail));
     this.countFailure(status);
+    if (status === "pending") this.waitingPeers.add(row.toJid);
   }
 
   /** Accept work again after stop(). */
@@ -263,7 +284,10 @@ export class OutboxSender {
         );
         this.countFailure(status);
         if (status === "dead") report.deadLettered++;
-        else if (status === "pending") report.requeued++;
+        else if (status === "pending") {
+          report.requeued++;
+          this.waitingPeers.add(row.toJid);
+        }
       }
       afterId = rows[rows.length - 1]!.id;
       if (rows.length < 1000) break;

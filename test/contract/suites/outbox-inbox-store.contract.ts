@@ -152,6 +152,17 @@ export function outboxStoreContract(backend: StoreBackend): void {
       expect((await s.outbox.countByStatus()).pending).toBe(3);
     });
 
+    it("expedites the pending rows to one peer that wait for a later attempt", async () => {
+      await s.outbox.enqueue([msg(1), msg(2), { ...msg(3), toJid: "other@x" }]);
+      const claimed = await s.outbox.claim(10, "a");
+      for (const m of claimed)
+        await s.outbox.fail(m.messageId, { error: "E: x", nextAttemptAt: clock.t + 60_000, maxAttempts: 9 });
+      expect(await s.outbox.claim(10, "a")).toEqual([]); // all waiting
+      expect(await s.outbox.expedite(msg(1).toJid)).toBe(2);
+      expect((await s.outbox.claim(10, "a")).map((m) => m.messageId)).toEqual(["m-1", "m-2"]);
+      expect(await s.outbox.expedite(msg(1).toJid)).toBe(0); // none pending any more
+    });
+
     it("unclaims rows that were not sent: back to pending with the claim's attempt given back", async () => {
       await s.outbox.enqueue([msg(1), msg(2), msg(3)]);
       await s.outbox.claim(10, "a");
