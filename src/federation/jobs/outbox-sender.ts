@@ -176,7 +176,10 @@ export class OutboxSender {
       void this.deps.outbox.expedite(from).then(
         (n) => {
           if (n > 0) {
-            this.deps.logger.info({ peer: from, rows: n }, "peer answers again: resending its waiting rows now");
+            this.deps.logger.info(
+              { peer: from, rows: n },
+              "peer answers again: resending its waiting rows now",
+            );
             this.kick();
           }
         },
