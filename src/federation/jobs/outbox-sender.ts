@@ -281,6 +281,7 @@ export class OutboxSender {
       if (rows.length === 0) break;
       for (const row of rows) {
         if (row.updatedAt >= before) continue;
+        this.unanswered.delete(row.messageId); // timed out: no longer counted as in flight
         const status = await this.deps.outbox.fail(
           row.messageId,
           this.plan(row, "RELAIS_ERR_FED_UNCONFIRMED", `no receipt within ${this.options.ackTimeoutMs} ms`),
