@@ -452,7 +452,8 @@ export class MemoryOutboxStore implements OutboxStore {
     let n = 0;
     const now = this.clock.now();
     for (const m of this.t.outbox.values()) {
-      if (m.status !== "pending" || m.toJid !== toJid || !(m.nextAttemptAt > now)) continue;
+      if (m.status !== "pending" || m.toJid.toLowerCase() !== toJid.toLowerCase() || !(m.nextAttemptAt > now))
+        continue;
       Object.assign(m, { nextAttemptAt: now, updatedAt: now });
       n++;
     }

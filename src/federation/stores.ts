@@ -261,7 +261,7 @@ export interface OutboxStore {
    * claim's attempt given back, so an outage does not bring a row closer to the dead letters.
    */
   unclaim(messageIds: readonly string[]): Promise<number>;
-  /** Pending rows to `toJid` waiting for a later attempt become due now (the peer answers again). */
+  /** Pending rows to `toJid` (any case) waiting for a later attempt become due now (the peer answers again). */
   expedite(toJid: string): Promise<number>;
   /** sent rows without a receipt since `sentBefore` → pending, to be resent with the same id. */
   requeueUnacknowledged(sentBefore: number): Promise<number>;

@@ -168,7 +168,7 @@ export class PgOutboxStore implements OutboxStore {
   async expedite(toJid: string): Promise<number> {
     const r = await this.db.query(
       `UPDATE outbox SET next_attempt_at = $2::timestamptz, updated_at = $2::timestamptz
-       WHERE status = 'pending' AND to_jid = $1 AND next_attempt_at > $2::timestamptz`,
+       WHERE status = 'pending' AND lower(to_jid) = lower($1) AND next_attempt_at > $2::timestamptz`,
       [toJid, this.now()],
     );
     return r.rowCount;

@@ -172,7 +172,7 @@ export class OutboxSender {
     this.unanswered.delete(id);
     this.suspects.delete(id);
     this.deps.counters.delivered++;
-    if (from !== undefined && this.waitingPeers.delete(from)) {
+    if (from !== undefined && this.waitingPeers.delete(from.toLowerCase())) {
       void this.deps.outbox.expedite(from).then(
         (n) => {
           if (n > 0) {
@@ -184,7 +184,7 @@ export class OutboxSender {
           }
         },
         (e: unknown) => {
-          this.waitingPeers.add(from); // try again on its next receipt
+          this.waitingPeers.add(from.toLowerCase()); // try again on its next receipt
           this.deps.logger.warn({ err: e, peer: from }, "could not expedite a peer's rows");
         },
       );
@@ -217,7 +217,7 @@ export class OutboxSender {
     if (!row) return;
     const status = await this.deps.outbox.fail(id, this.plan(row, "RELAIS_ERR_FED_PEER_UNAVAILABLE", detail));
     this.countFailure(status);
-    if (status === "pending") this.waitingPeers.add(row.toJid);
+    if (status === "pending") this.waitingPeers.add(row.toJid.toLowerCase());
   }
 
   /** Accept work again after stop(). */
@@ -290,7 +290,7 @@ export class OutboxSender {
         if (status === "dead") report.deadLettered++;
         else if (status === "pending") {
           report.requeued++;
-          this.waitingPeers.add(row.toJid);
+          this.waitingPeers.add(row.toJid.toLowerCase());
         }
       }
       afterId = rows[rows.length - 1]!.id;

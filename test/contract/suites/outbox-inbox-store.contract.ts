@@ -158,7 +158,7 @@ export function outboxStoreContract(backend: StoreBackend): void {
       for (const m of claimed)
         await s.outbox.fail(m.messageId, { error: "E: x", nextAttemptAt: clock.t + 60_000, maxAttempts: 9 });
       expect(await s.outbox.claim(10, "a")).toEqual([]); // all waiting
-      expect(await s.outbox.expedite(msg(1).toJid)).toBe(2);
+      expect(await s.outbox.expedite(msg(1).toJid.toUpperCase())).toBe(2); // a JID's case does not matter
       expect((await s.outbox.claim(10, "a")).map((m) => m.messageId)).toEqual(["m-1", "m-2"]);
       expect(await s.outbox.expedite(msg(1).toJid)).toBe(0); // none pending any more
     });
