@@ -565,11 +565,16 @@ export function isRelaisError(e: unknown): e is RelaisError {
   return e instanceof RelaisError;
 }
 
-/** A transport's confirm() on a stream that already ended: retryable, and says how it ended. */
-export function offlineSince(streamError: string | null): RelaisError {
-  return new RelaisError(
-    "RELAIS_ERR_XMPP_OFFLINE",
-    streamError === null ? "not connected" : `the stream ended with a stream error: ${streamError}`,
-    streamError === null ? {} : { streamError },
-  );
+/**
+ * A stream that is gone (retryable): `details.streamError` names the condition of the stream
+ * error the server ended it with, if it sent one.
+ */
+export function streamEnded(
+  code: "RELAIS_ERR_XMPP_OFFLINE" | "RELAIS_ERR_XMPP_CONNECT_FAILED",
+  why: string,
+  streamError: string | null,
+): RelaisError {
+  return streamError === null
+    ? new RelaisError(code, why)
+    : new RelaisError(code, `${why}: stream error ${streamError}`, { streamError });
 }

@@ -19,7 +19,7 @@
  *   one, `hub.inject` does not, like a plain XMPP client); `rejected` → bounce with the condition
  *   and the text `CODE: message`; handler throws → nothing.
  */
-import { RelaisError, offlineSince } from "../core/errors.js";
+import { RelaisError, streamEnded } from "../core/errors.js";
 import type {
   FederationStanza,
   InboundVerdict,
@@ -206,7 +206,8 @@ export class MemoryTransport implements Transport {
   }
 
   async confirm(): Promise<void> {
-    if (this._state !== "online") throw offlineSince(this._lastStreamError);
+    if (this._state !== "online")
+      throw streamEnded("RELAIS_ERR_XMPP_OFFLINE", "not connected", this._lastStreamError);
     const epoch = this.epoch;
     await new Promise<void>((resolve) => {
       this.hub.answer(this.jid, () => {
@@ -215,14 +216,8 @@ export class MemoryTransport implements Transport {
       // answered only while online: a stream that ended meanwhile resolves here, checked below
       setTimeout(resolve, this.hub.latencyMs * 2 + 1);
     });
-    if (this.epoch !== epoch || this._state !== "online") {
-      const streamError = this._lastStreamError;
-      throw new RelaisError(
-        "RELAIS_ERR_XMPP_CONNECT_FAILED",
-        streamError === null ? "connection closed" : `stream error: ${streamError}`,
-        streamError === null ? {} : { streamError },
-      );
-    }
+    if (this.epoch !== epoch || this._state !== "online")
+      throw streamEnded("RELAIS_ERR_XMPP_CONNECT_FAILED", "connection closed", this._lastStreamError);
   }
 
   /** The server ends this stream with a stream error; the client is back on the next hop. */

@@ -25,7 +25,7 @@ import {
   type Element,
   type Mechanism,
 } from "@xmpp/client";
-import { RelaisError, isRelaisError, offlineSince } from "../../core/errors.js";
+import { RelaisError, isRelaisError, streamEnded } from "../../core/errors.js";
 import {
   silentLogger,
   type InboundVerdict,
@@ -238,7 +238,8 @@ export class XmppTransport implements Transport {
     const x = this.xmpp;
     const lost = this.connectionLost;
     // Offline already: the stream our last send went on ended; say how.
-    if (!x || this._state !== "online" || lost === null) throw offlineSince(this._lastStreamError);
+    if (!x || this._state !== "online" || lost === null)
+      throw streamEnded("RELAIS_ERR_XMPP_OFFLINE", "not connected", this._lastStreamError);
     await Promise.race([x.iqCaller.request(this.pingStanza(), this.o.pingTimeoutMs), lost]);
   }
 
@@ -384,13 +385,7 @@ export class XmppTransport implements Transport {
   private endConnection(why: string): void {
     this.xmpp = null;
     this._lastStreamError = this.streamError;
-    this.loseConnection?.(
-      new RelaisError(
-        "RELAIS_ERR_XMPP_CONNECT_FAILED",
-        this.streamError === null ? why : `stream error: ${this.streamError}`,
-        this.streamError === null ? {} : { streamError: this.streamError },
-      ),
-    );
+    this.loseConnection?.(streamEnded("RELAIS_ERR_XMPP_CONNECT_FAILED", why, this.streamError));
     this.connectionLost = null;
     this.loseConnection = null;
   }

@@ -333,7 +333,7 @@ export class OutboxSender {
     const giveBack = (from: number) => {
       for (const r of rows.slice(from)) unsent.push(r.messageId);
     };
-    if (sent.length > 0 && !(await this.confirmed())) {
+    if (sent.length > 0 && (await this.confirm()) !== null) {
       giveBack(0);
       return;
     }
@@ -347,13 +347,9 @@ export class OutboxSender {
         this.suspects.delete(row.messageId);
         continue;
       }
-      const ended = await this.deps.transport.confirm().then(
-        () => null,
-        (e: unknown) => e,
-      );
+      const ended = await this.confirm();
       if (ended === null) {
         this.suspects.delete(row.messageId);
-        this.unanswered.clear();
         continue;
       }
       const condition = isRelaisError(ended) ? ended.details.streamError : undefined;
@@ -362,12 +358,11 @@ export class OutboxSender {
         sent.splice(sent.indexOf(row.messageId), 1);
         this.suspects.delete(row.messageId);
         this.unanswered.delete(row.messageId);
-        await this.deps.outbox.markDead(
+        await this.deadLetter(
           row.messageId,
           errorText("RELAIS_ERR_FED_SERVER_REFUSED", `the XMPP server ended the stream on it (${condition})`),
+          report,
         );
-        this.deps.counters.deadLettered++;
-        report.deadLettered++;
         this.deps.logger.warn({ messageId: row.messageId, condition }, "message refused by the XMPP server");
       }
       giveBack(i + 1);
@@ -375,15 +370,22 @@ export class OutboxSender {
     }
   }
 
-  /** Barrier: the server handled everything written so far. */
-  private async confirmed(): Promise<boolean> {
+  /** Barrier: null once the server handled everything written so far, else why the stream ended. */
+  private async confirm(): Promise<unknown> {
     try {
       await this.deps.transport.confirm();
       this.unanswered.clear();
-      return true;
-    } catch {
-      return false;
+      return null;
+    } catch (e) {
+      return e;
     }
+  }
+
+  /** Gives up on a row visibly: dead letter, counters, report. */
+  private async deadLetter(messageId: string, error: string, report: FetchOutboxReport): Promise<void> {
+    await this.deps.outbox.markDead(messageId, error);
+    this.deps.counters.deadLettered++;
+    report.deadLettered++;
   }
 
   private async sendOne(
@@ -395,21 +397,22 @@ export class OutboxSender {
     const { outbox, transport } = this.deps;
     if (row.attempts > this.options.maxAttempts) {
       // Requeued once too often (timeouts): give up visibly.
-      await outbox.markDead(row.messageId, row.lastError ?? "RELAIS_ERR_FED_UNCONFIRMED: attempts exhausted");
-      this.deps.counters.deadLettered++;
-      report.deadLettered++;
+      await this.deadLetter(
+        row.messageId,
+        row.lastError ?? "RELAIS_ERR_FED_UNCONFIRMED: attempts exhausted",
+        report,
+      );
       return "dead";
     }
     if (xmlTextBytes(row.body) + STANZA_ENVELOPE_BYTES > this.options.stanzaLimit) {
-      await outbox.markDead(
+      await this.deadLetter(
         row.messageId,
         errorText(
           "RELAIS_ERR_FED_OVERSIZE",
           `the pack needs more than the ${this.options.stanzaLimit}-byte stanza limit`,
         ),
+        report,
       );
-      this.deps.counters.deadLettered++;
-      report.deadLettered++;
       return "dead";
     }
     try {
