@@ -70,10 +70,12 @@ async function canConnect(url: string): Promise<boolean> {
 }
 
 async function admin<R>(info: PostgresInfo, fn: (c: pg.Client) => Promise<R>): Promise<R> {
-  const c = new pg.Client({
-    connectionString: urlOf(info, info.adminDatabase),
-    connectionTimeoutMillis: 5000,
-  });
+  return withClient(urlOf(info, info.adminDatabase), fn);
+}
+
+/** One short-lived connection to `url` for `fn`, always closed. */
+async function withClient<R>(url: string, fn: (c: pg.Client) => Promise<R>): Promise<R> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   c.on("error", () => undefined);
   await c.connect();
   try {
@@ -243,14 +245,7 @@ export class PostgresCluster {
   }
 
   private async admin<R>(fn: (c: pg.Client) => Promise<R>): Promise<R> {
-    const c = new pg.Client({ connectionString: this.url("postgres"), connectionTimeoutMillis: 5000 });
-    c.on("error", () => undefined);
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.end().catch(() => undefined);
-    }
+    return withClient(this.url("postgres"), fn);
   }
 
   /** An empty database (no schema): a gateway starting on it migrates it. */
